@@ -1,0 +1,368 @@
+//! The exact bytes of every response Burrow makes itself, with the RFC 9209
+//! `Proxy-Status` that says which error it was.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::head::Version;
+
+/// The name Burrow gives itself in `Proxy-Status` and `Via`.
+pub const PROXY_NAME: &str = "burrow";
+
+/// RFC 9209 proxy error types that Burrow reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyError {
+    /// The name did not resolve.
+    DnsError,
+    /// The lookup took too long.
+    DnsTimeout,
+    /// The destination refused the TCP connection.
+    ConnectionRefused,
+    /// The TCP connect took too long.
+    ConnectionTimeout,
+    /// The destination address is not allowed.
+    DestinationIpProhibited,
+    /// No route to the destination address.
+    DestinationIpUnroutable,
+    /// Policy refused the request.
+    HttpRequestDenied,
+    /// The request itself is wrong.
+    HttpRequestError,
+    /// The request would reach Burrow itself.
+    ProxyLoopDetected,
+    /// Too many client connections.
+    ConnectionLimitReached,
+    /// The origin closed the connection before answering.
+    ConnectionTerminated,
+    /// The origin's response was cut short.
+    HttpResponseIncomplete,
+    /// The origin's response was not valid HTTP.
+    HttpProtocolError,
+    /// The origin took too long to answer.
+    HttpResponseTimeout,
+    /// Something failed inside Burrow.
+    ProxyInternalError,
+}
+
+impl ProxyError {
+    /// The token as written in `Proxy-Status`.
+    pub fn token(self) -> &'static str {
+        match self {
+            ProxyError::DnsError => "dns_error",
+            ProxyError::DnsTimeout => "dns_timeout",
+            ProxyError::ConnectionRefused => "connection_refused",
+            ProxyError::ConnectionTimeout => "connection_timeout",
+            ProxyError::DestinationIpProhibited => "destination_ip_prohibited",
+            ProxyError::DestinationIpUnroutable => "destination_ip_unroutable",
+            ProxyError::HttpRequestDenied => "http_request_denied",
+            ProxyError::HttpRequestError => "http_request_error",
+            ProxyError::ProxyLoopDetected => "proxy_loop_detected",
+            ProxyError::ConnectionLimitReached => "connection_limit_reached",
+            ProxyError::ConnectionTerminated => "connection_terminated",
+            ProxyError::HttpResponseIncomplete => "http_response_incomplete",
+            ProxyError::HttpProtocolError => "http_protocol_error",
+            ProxyError::HttpResponseTimeout => "http_response_timeout",
+            ProxyError::ProxyInternalError => "proxy_internal_error",
+        }
+    }
+
+    /// What the error type means, in words (RFC 9209 §2.3).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ProxyError::DnsError => "The proxy could not resolve the destination's name: the DNS answered that it does not exist or failed.",
+            ProxyError::DnsTimeout => "The proxy's DNS lookup of the destination did not finish in time.",
+            ProxyError::ConnectionRefused => "The destination host answered, but nothing accepts connections on that port.",
+            ProxyError::ConnectionTimeout => "The destination did not answer the proxy's TCP connection attempt in time.",
+            ProxyError::DestinationIpProhibited => "The destination resolves to an address the proxy's policy does not allow (local or private networks).",
+            ProxyError::DestinationIpUnroutable => "The proxy has no route to the destination's address.",
+            ProxyError::HttpRequestDenied => "The proxy's policy refused this request (port, host or authentication).",
+            ProxyError::HttpRequestError => "The request is malformed, so the proxy refused it without contacting anyone.",
+            ProxyError::ProxyLoopDetected => "The request points back at the proxy itself, which would loop forever.",
+            ProxyError::ConnectionLimitReached => "The proxy is serving as many connections as it allows; try again shortly.",
+            ProxyError::ConnectionTerminated => "The destination closed the connection before sending a complete response.",
+            ProxyError::HttpResponseIncomplete => "The destination's response ended before it was complete.",
+            ProxyError::HttpProtocolError => "The destination's response was not valid HTTP.",
+            ProxyError::HttpResponseTimeout => "The destination did not send its response in time.",
+            ProxyError::ProxyInternalError => "Something failed inside the proxy.",
+        }
+    }
+}
+
+/// The rule that produced a response, with where the rule comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// A stable short name, e.g. `connect-port-denied`.
+    pub id: &'static str,
+    /// One sentence saying why.
+    pub why: &'static str,
+    /// The specification section behind it.
+    pub spec: &'static str,
+}
+
+/// What happens to the client connection once the response is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum After {
+    /// Relay bytes blindly both ways (after a 2xx to CONNECT).
+    Tunnel,
+    /// Close the connection; nothing more the client sent is read.
+    #[default]
+    Close,
+    /// Read the next request on the same connection.
+    KeepAlive,
+}
+
+/// A response Burrow makes itself, as exact bytes plus what they mean.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The RFC 9209 error, for anything but success.
+    pub error: Option<ProxyError>,
+    /// Extra detail for the log and the `details` parameter.
+    pub details: Option<String>,
+    /// The rule that fired.
+    pub rule: Rule,
+    /// What happens to the connection afterwards.
+    pub after: After,
+    /// The exact bytes to write: status line, fields, body.
+    #[serde(with = "lossless_text")]
+    pub bytes: Vec<u8>,
+}
+
+/// Everything Burrow's responses are built from.
+#[derive(Clone, Debug)]
+pub struct ResponseSpec<'a> {
+    /// Version of the status line (follows the request).
+    pub version: Version,
+    /// Status code.
+    pub status: u16,
+    /// RFC 9209 error type, `None` for success.
+    pub error: Option<ProxyError>,
+    /// Detail for the `details` parameter.
+    pub details: Option<String>,
+    /// Extra `Proxy-Status` parameters, e.g. `rcode="NXDOMAIN"` or `next-hop="…"`.
+    pub params: Vec<(&'static str, String)>,
+    /// Extra fields, e.g. `Proxy-Authenticate`.
+    pub fields: Vec<(&'static str, String)>,
+    /// Plain-text body: what happened and what to do. Empty for a 2xx to CONNECT.
+    pub body: &'a str,
+    /// The rule behind it.
+    pub rule: Rule,
+    /// What happens to the connection afterwards.
+    pub after: After,
+}
+
+/// The reason phrase Burrow writes for each status it sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "Connection established",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+impl ResponseSpec<'_> {
+    /// Serialises the response.
+    pub fn build(self) -> Response {
+        let mut head = format!(
+            "{} {} {}\r\n",
+            self.version.as_str(),
+            self.status,
+            reason(self.status)
+        );
+        let mut status_field = String::from(PROXY_NAME);
+        if let Some(e) = self.error {
+            let _ = write!(status_field, "; error={}", e.token());
+        }
+        for (k, v) in &self.params {
+            let _ = write!(status_field, "; {k}={}", sf_string(v));
+        }
+        if let Some(d) = &self.details {
+            let _ = write!(status_field, "; details={}", sf_string(d));
+        }
+        let _ = write!(head, "Proxy-Status: {status_field}\r\n");
+        for (k, v) in &self.fields {
+            let _ = write!(head, "{k}: {}\r\n", field_safe(v));
+        }
+        let success = (200..300).contains(&self.status);
+        // RFC 9110 §9.3.6: a 2xx to CONNECT has no framing fields and no body.
+        if !success {
+            head.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+            head.push_str("X-Content-Type-Options: nosniff\r\n");
+            head.push_str("Cache-Control: no-store\r\n");
+            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+        }
+        if self.after == After::Close {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if !success {
+            bytes.extend_from_slice(self.body.as_bytes());
+        }
+        Response {
+            status: self.status,
+            error: self.error,
+            details: self.details,
+            rule: self.rule,
+            after: self.after,
+            bytes,
+        }
+    }
+}
+
+/// A Structured Fields string: printable ASCII only, `"` and `\` escaped.
+fn sf_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Keeps a header value on one line of printable ASCII.
+fn field_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect()
+}
+
+/// Makes text taken from a request safe to put in a body or a log line:
+/// printable ASCII stays, everything else becomes `\xNN`, and `<`, `>`, `&`
+/// are escaped too so no browser could ever render it as markup.
+pub fn escape(text: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text {
+        match b {
+            b'<' | b'>' | b'&' | b'\\' => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+            b' '..=b'~' => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out
+}
+
+/// Response bytes are ASCII; serialise them as text so JSON stays readable,
+/// with any other byte kept as the Latin-1 character of the same value.
+mod lossless_text {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = bytes.iter().map(|&b| b as char).collect();
+        s.serialize_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: Rule = Rule {
+        id: "test",
+        why: "testing",
+        spec: "none",
+    };
+
+    #[test]
+    fn error_response_bytes() {
+        let r = ResponseSpec {
+            version: Version::Http10,
+            status: 502,
+            error: Some(ProxyError::DnsError),
+            details: Some("no \"such\" host".into()),
+            params: vec![("rcode", "NXDOMAIN".into())],
+            fields: vec![],
+            body: "oops\n",
+            rule: RULE,
+            after: After::Close,
+        }
+        .build();
+        let text = String::from_utf8(r.bytes).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.0 502 Bad Gateway\r\n\
+             Proxy-Status: burrow; error=dns_error; rcode=\"NXDOMAIN\"; details=\"no \\\"such\\\" host\"\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             X-Content-Type-Options: nosniff\r\n\
+             Cache-Control: no-store\r\n\
+             Content-Length: 5\r\n\
+             Connection: close\r\n\r\noops\n"
+        );
+    }
+
+    #[test]
+    fn success_has_no_framing_and_no_body() {
+        let r = ResponseSpec {
+            version: Version::Http11,
+            status: 200,
+            error: None,
+            details: None,
+            params: vec![("next-hop", "192.0.2.1:443".into())],
+            fields: vec![],
+            body: "ignored",
+            rule: RULE,
+            after: After::Tunnel,
+        }
+        .build();
+        assert_eq!(
+            r.bytes,
+            b"HTTP/1.1 200 Connection established\r\nProxy-Status: burrow; next-hop=\"192.0.2.1:443\"\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape(b"a<script>\r\n\xff"),
+            "a\\x3cscript\\x3e\\x0d\\x0a\\xff"
+        );
+        assert_eq!(sf_string("a\u{7}b"), "\"a?b\"");
+        assert_eq!(field_safe("x\r\ny"), "x??y");
+    }
+
+    #[test]
+    fn bytes_serialise_as_text() {
+        let r = ResponseSpec {
+            version: Version::Http11,
+            status: 400,
+            error: Some(ProxyError::HttpRequestError),
+            details: None,
+            params: vec![],
+            fields: vec![],
+            body: "bad\n",
+            rule: RULE,
+            after: After::Close,
+        }
+        .build();
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("HTTP/1.1 400 Bad Request\\r\\n"));
+    }
+}

@@ -1,0 +1,347 @@
+//! The one settings struct: read from `burrow --config FILE`, the desktop
+//! app's settings file, and the simulator's policy controls alike.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::PortList;
+
+/// Everything a user can configure about the proxy.
+///
+/// Every field has a default, so a settings file only names what it changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port the proxy listens on.
+    pub listen: SocketAddr,
+    /// Ports a CONNECT may reach.
+    pub allowed_ports: PortList,
+    /// When non-empty, only these hosts may be reached (`example.com`, `*.example.com`).
+    pub allow_hosts: Vec<String>,
+    /// Hosts that may never be reached; checked before `allow_hosts`.
+    pub deny_hosts: Vec<String>,
+    /// Basic proxy authentication; `None` lets every client in.
+    pub auth: Option<Credentials>,
+    /// Whether loopback, private and link-local destinations may be reached.
+    pub private_destinations: PrivateDestinations,
+    /// Lets the proxy listen on a non-loopback address without authentication.
+    pub allow_open_lan: bool,
+    /// Deadlines, in seconds.
+    pub timeouts: Timeouts,
+    /// Most client connections served at once; beyond it clients get a 503.
+    pub max_connections: usize,
+    /// Size limits on a request head.
+    pub limits: HeadLimits,
+}
+
+/// A user name and password for Basic proxy authentication.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// The user name; may not contain `:`.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Settings get logged; the password never should be.
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+/// Whether destinations on this machine or the local network may be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivateDestinations {
+    /// Allowed while the proxy listens on loopback only, denied otherwise:
+    /// a LAN client must not reach the owner's local services.
+    #[default]
+    Auto,
+    /// Always allowed.
+    Allow,
+    /// Always denied.
+    Deny,
+}
+
+/// Deadlines, each in (possibly fractional) seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// From the first byte of a request (or the connection's start) to its complete head.
+    pub request_head: f64,
+    /// Idle time allowed between keep-alive requests.
+    pub keep_alive: f64,
+    /// One DNS lookup.
+    pub dns: f64,
+    /// One TCP connect attempt.
+    pub connect: f64,
+    /// A tunnel with no bytes either way for this long is closed.
+    pub tunnel_idle: f64,
+    /// Waiting for a forwarded request's response head from the origin.
+    pub upstream_response: f64,
+    /// On stop, how long open tunnels may drain before they are cut.
+    pub shutdown_grace: f64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            request_head: 30.0,
+            keep_alive: 60.0,
+            dns: 5.0,
+            connect: 10.0,
+            tunnel_idle: 600.0,
+            upstream_response: 60.0,
+            shutdown_grace: 2.0,
+        }
+    }
+}
+
+impl Timeouts {
+    /// All deadlines as `(name, seconds)`, for validation and display.
+    pub fn named(&self) -> [(&'static str, f64); 7] {
+        [
+            ("request_head", self.request_head),
+            ("keep_alive", self.keep_alive),
+            ("dns", self.dns),
+            ("connect", self.connect),
+            ("tunnel_idle", self.tunnel_idle),
+            ("upstream_response", self.upstream_response),
+            ("shutdown_grace", self.shutdown_grace),
+        ]
+    }
+}
+
+/// Converts validated seconds to a `Duration`.
+pub fn secs(value: f64) -> Duration {
+    Duration::from_secs_f64(value.clamp(0.0, MAX_TIMEOUT_SECS))
+}
+
+/// A week: longer deadlines are certainly typos.
+const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// Size limits on a request head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadLimits {
+    /// Longest request line; longer gets 414.
+    pub request_line: usize,
+    /// Most header fields; more gets 431.
+    pub headers: usize,
+    /// Largest whole head; larger gets 431.
+    pub head_bytes: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            request_line: 16 * 1024,
+            headers: 100,
+            head_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            allowed_ports: PortList::default(),
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            auth: None,
+            private_destinations: PrivateDestinations::Auto,
+            allow_open_lan: false,
+            timeouts: Timeouts::default(),
+            max_connections: 512,
+            limits: HeadLimits::default(),
+        }
+    }
+}
+
+/// A settings value that cannot be used, and what to do about it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingsError {
+    /// A timeout is zero, negative, not a number or absurdly long.
+    BadTimeout {
+        /// Which timeout.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A user name contains `:` or a control character, or is empty.
+    BadUser,
+    /// The password contains a control character.
+    BadPassword,
+    /// A host pattern is not a host name or `*.` followed by one.
+    BadHostPattern(String),
+    /// Listening beyond loopback without authentication.
+    OpenLan(SocketAddr),
+    /// A limit is zero or too small to hold a browser's request.
+    BadLimit(&'static str),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingsError::BadTimeout { name, value } => write!(
+                f,
+                "timeout {name} = {value} is not usable: give a number of seconds above 0 and at most one week"
+            ),
+            SettingsError::BadUser => f.write_str(
+                "the proxy user name must be non-empty and contain no ':' or control characters",
+            ),
+            SettingsError::BadPassword => {
+                f.write_str("the proxy password must not contain control characters")
+            }
+            SettingsError::BadHostPattern(p) => write!(
+                f,
+                "host pattern {p:?} is not valid: write a host name like example.com or *.example.com"
+            ),
+            SettingsError::OpenLan(addr) => write!(
+                f,
+                "listening on {addr} would let anyone on the network use this proxy: set a user and password (auth), listen on 127.0.0.1, or set allow_open_lan"
+            ),
+            SettingsError::BadLimit(name) => write!(
+                f,
+                "limit {name} is too small: a browser's request head needs at least 1024 bytes and 16 headers"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Checks every value; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for (name, value) in self.timeouts.named() {
+            if !(value.is_finite() && value > 0.0 && value <= MAX_TIMEOUT_SECS) {
+                return Err(SettingsError::BadTimeout { name, value });
+            }
+        }
+        if let Some(c) = &self.auth {
+            if c.user.is_empty() || c.user.contains(':') || c.user.chars().any(char::is_control) {
+                return Err(SettingsError::BadUser);
+            }
+            if c.password.chars().any(char::is_control) {
+                return Err(SettingsError::BadPassword);
+            }
+        }
+        for p in self.allow_hosts.iter().chain(&self.deny_hosts) {
+            if crate::policy::HostPattern::parse(p).is_none() {
+                return Err(SettingsError::BadHostPattern(p.clone()));
+            }
+        }
+        if !self.listen.ip().is_loopback() && self.auth.is_none() && !self.allow_open_lan {
+            return Err(SettingsError::OpenLan(self.listen));
+        }
+        if self.limits.request_line < 1024 {
+            return Err(SettingsError::BadLimit("request_line"));
+        }
+        if self.limits.head_bytes < 1024 {
+            return Err(SettingsError::BadLimit("head_bytes"));
+        }
+        if self.limits.headers < 16 {
+            return Err(SettingsError::BadLimit("headers"));
+        }
+        if self.max_connections == 0 {
+            return Err(SettingsError::BadLimit("max_connections"));
+        }
+        Ok(())
+    }
+
+    /// Whether destinations on loopback or private networks may be reached.
+    pub fn private_allowed(&self) -> bool {
+        match self.private_destinations {
+            PrivateDestinations::Allow => true,
+            PrivateDestinations::Deny => false,
+            PrivateDestinations::Auto => self.listen.ip().to_canonical().is_loopback(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_serialise_round_trip() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Settings = serde_json::from_str(&json).unwrap();
+        assert_eq!(s, back);
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let s: Settings =
+            serde_json::from_str(r#"{"allowed_ports":"443,8443","timeouts":{"connect":2.5}}"#)
+                .unwrap();
+        assert!(s.allowed_ports.contains(8443));
+        assert_eq!(s.timeouts.connect, 2.5);
+        assert_eq!(s.timeouts.dns, 5.0);
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let e = serde_json::from_str::<Settings>(r#"{"listen_port":9}"#).unwrap_err();
+        assert!(e.to_string().contains("listen_port"));
+    }
+
+    #[test]
+    fn lan_needs_auth() {
+        let mut s = Settings {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Settings::default()
+        };
+        assert!(matches!(s.validate(), Err(SettingsError::OpenLan(_))));
+        assert!(!s.private_allowed());
+        s.auth = Some(Credentials {
+            user: "me".into(),
+            password: "pw".into(),
+        });
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut s = Settings::default();
+        s.timeouts.connect = 0.0;
+        assert!(s.validate().unwrap_err().to_string().contains("connect"));
+        let s = Settings {
+            auth: Some(Credentials {
+                user: "a:b".into(),
+                password: String::new(),
+            }),
+            ..Settings::default()
+        };
+        assert_eq!(s.validate(), Err(SettingsError::BadUser));
+        let s = Settings {
+            deny_hosts: vec!["exa mple.com".into()],
+            ..Settings::default()
+        };
+        assert!(matches!(
+            s.validate(),
+            Err(SettingsError::BadHostPattern(_))
+        ));
+    }
+
+    #[test]
+    fn password_is_not_in_debug_output() {
+        let c = Credentials {
+            user: "u".into(),
+            password: "secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}
