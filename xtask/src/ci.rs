@@ -1,0 +1,278 @@
+//! `cargo xtask ci`: the whole pipeline, as a list of steps run in order.
+//!
+//! Everything that downloads (install, fetch, the first builds) runs first, on the host. Every
+//! step that runs tests runs `--offline` inside a loopback-only network namespace (see `netns`).
+//! A step whose crate or test file does not exist yet fails, unless `BURROW_CI_ALLOW_MISSING=1`
+//! (a stopgap while those crates are being written) turns that into a warning and a skip.
+
+use std::{
+    env,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Result};
+
+use crate::{cmd, install, netns, step, web};
+
+/// Set to `1` to skip, with a warning, the steps whose files do not exist yet.
+const ALLOW_MISSING: &str = "BURROW_CI_ALLOW_MISSING";
+
+/// The pipeline. Add a step here; it is timed, named in errors and listed in the summary.
+/// Command lines are split on whitespace (no quoting).
+const STEPS: &[Step] = &[
+    Step::task("install", install::run),
+    Step::cmd("fetch", "cargo fetch"),
+    Step::cmd("fmt", "cargo fmt --all --check"),
+    Step::cmd("clippy", CLIPPY),
+    Step::cmd("test build", TEST_BUILD),
+    Step::cmd("test", TEST).netns(),
+    Step::cmd("test burrow-tests", "cargo test -p burrow-tests --offline")
+        .needs("tests/Cargo.toml")
+        .netns(),
+    Step::cmd("core wasm build", CORE_WASM).needs("core/Cargo.toml"),
+    Step::cmd("web wasm tests (node)", WEB_WASM_TEST)
+        .needs("web/Cargo.toml")
+        .netns(),
+    Step::cmd("web wasm tests (chromium)", WEB_WASM_TEST)
+        .needs("web/Cargo.toml")
+        .env(IN_CHROMIUM)
+        .netns(),
+    Step::task("web bundle", || web::build().map(drop)).needs("web/Cargo.toml web/www"),
+    Step::cmd("desktop build", "cargo build -p burrow-desktop").needs("desktop/Cargo.toml"),
+    Step::cmd("desktop e2e", DESKTOP_E2E)
+        .needs("desktop/Cargo.toml tests/Cargo.toml tests/tests/desktop.rs")
+        .display(),
+    Step::cmd("browser e2e", BROWSER_E2E)
+        .needs("web/Cargo.toml tests/Cargo.toml tests/tests/browser.rs")
+        .netns(),
+];
+
+const CLIPPY: &str = "cargo clippy --workspace --all-targets --all-features -- -D warnings";
+/// Builds every test, downloading what they need while the network is there.
+const TEST_BUILD: &str = "cargo test --workspace --all-features --no-run";
+/// burrow-tests is left out: `--all-features` would turn on its end-to-end features and run
+/// those tests without their display. Its other tests run in the next step, the end-to-end ones
+/// in their own steps.
+const TEST: &str = "cargo test --workspace --all-features --exclude burrow-tests --offline";
+const CORE_WASM: &str = "cargo build -p burrow-core --target wasm32-unknown-unknown";
+const WEB_WASM_TEST: &str = "cargo test -p burrow-web --target wasm32-unknown-unknown --offline";
+/// wasm-bindgen-test-runner runs the tests in headless Chromium instead of Node.
+const IN_CHROMIUM: &[(&str, &str)] = &[
+    ("WASM_BINDGEN_USE_BROWSER", "1"),
+    ("CHROMEDRIVER", "/usr/bin/chromedriver"),
+];
+const DESKTOP_E2E: &str =
+    "cargo test -p burrow-tests --features desktop-e2e --test desktop --offline";
+const BROWSER_E2E: &str =
+    "cargo test -p burrow-tests --features browser-e2e --test browser --offline";
+
+/// One step of the pipeline.
+struct Step {
+    name: &'static str,
+    /// Files (relative to the repository root, separated by spaces) the step cannot do without.
+    needs: &'static str,
+    action: Action,
+}
+
+enum Action {
+    /// Call xtask code.
+    Task(fn() -> Result<()>),
+    /// Run a program with extra environment variables, on the host or sandboxed.
+    Cmd {
+        line: &'static str,
+        env: &'static [(&'static str, &'static str)],
+        sandbox: Sandbox,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum Sandbox {
+    /// On the host, with the network.
+    Host,
+    /// In a loopback-only network namespace.
+    Netns,
+    /// In a loopback-only network namespace, under Xvfb started inside it (and a session bus).
+    NetnsDisplay,
+}
+
+impl Step {
+    const fn task(name: &'static str, f: fn() -> Result<()>) -> Step {
+        Step {
+            name,
+            needs: "",
+            action: Action::Task(f),
+        }
+    }
+
+    const fn cmd(name: &'static str, line: &'static str) -> Step {
+        let action = Action::Cmd {
+            line,
+            env: &[],
+            sandbox: Sandbox::Host,
+        };
+        Step {
+            name,
+            needs: "",
+            action,
+        }
+    }
+
+    const fn needs(mut self, files: &'static str) -> Step {
+        self.needs = files;
+        self
+    }
+
+    const fn env(mut self, vars: &'static [(&'static str, &'static str)]) -> Step {
+        if let Action::Cmd { env, .. } = &mut self.action {
+            *env = vars;
+        }
+        self
+    }
+
+    const fn netns(self) -> Step {
+        self.sandbox(Sandbox::Netns)
+    }
+
+    const fn display(self) -> Step {
+        self.sandbox(Sandbox::NetnsDisplay)
+    }
+
+    const fn sandbox(mut self, to: Sandbox) -> Step {
+        if let Action::Cmd { sandbox, .. } = &mut self.action {
+            *sandbox = to;
+        }
+        self
+    }
+
+    fn missing(&self) -> Vec<&'static str> {
+        self.needs
+            .split_whitespace()
+            .filter(|f| !Path::new(f).exists())
+            .collect()
+    }
+}
+
+impl Action {
+    fn run(&self) -> Result<()> {
+        let (line, env, sandbox) = match *self {
+            Action::Task(f) => return f(),
+            Action::Cmd { line, env, sandbox } => (line, env, sandbox),
+        };
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        match sandbox {
+            Sandbox::Host => cmd::run(cmd::new(argv[0], &argv[1..]).envs(env.iter().copied())),
+            Sandbox::Netns => netns::run(&argv, env),
+            Sandbox::NetnsDisplay => {
+                let bus: &[&str] = match cmd::which("dbus-run-session") {
+                    Some(_) => &["dbus-run-session", "--"],
+                    None => &[],
+                };
+                netns::run(&[&["xvfb-run", "-a"], bus, &argv].concat(), env)
+            }
+        }
+    }
+}
+
+/// How a step ended, for the summary.
+enum Outcome {
+    Ok,
+    Failed,
+    Skipped(String),
+}
+
+/// Runs every step in order; stops at the first failure, naming it. Prints a timing summary.
+pub fn run() -> Result<()> {
+    let allow_missing = env::var(ALLOW_MISSING).is_ok_and(|v| v == "1");
+    let start = Instant::now();
+    let mut rows: Vec<(&str, Duration, Outcome)> = Vec::new();
+    for step in STEPS {
+        let missing = step.missing();
+        if !missing.is_empty() {
+            let files = missing.join(", ");
+            if allow_missing {
+                println!(
+                    "\n==> {}\nwarning: SKIPPED, missing {files} ({ALLOW_MISSING}=1)",
+                    step.name
+                );
+                rows.push((step.name, Duration::ZERO, Outcome::Skipped(files)));
+                continue;
+            }
+            rows.push((step.name, Duration::ZERO, Outcome::Failed));
+            summary(&rows, start.elapsed());
+            bail!(
+                "ci failed at step `{}`: {files} does not exist \
+                 (set {ALLOW_MISSING}=1 to skip steps whose files are missing)",
+                step.name
+            );
+        }
+        let (result, elapsed) = step::timed(step.name, || step.action.run());
+        let failed = result.is_err();
+        rows.push((
+            step.name,
+            elapsed,
+            if failed { Outcome::Failed } else { Outcome::Ok },
+        ));
+        if let Err(e) = result {
+            summary(&rows, start.elapsed());
+            // The error already names the step.
+            return Err(e.context("ci failed"));
+        }
+    }
+    summary(&rows, start.elapsed());
+    let skipped = rows
+        .iter()
+        .filter(|r| matches!(r.2, Outcome::Skipped(_)))
+        .count();
+    if skipped > 0 {
+        println!("ci passed, but {skipped} step(s) were SKIPPED");
+    } else {
+        println!("ci passed");
+    }
+    Ok(())
+}
+
+fn summary(rows: &[(&str, Duration, Outcome)], total: Duration) {
+    let width = STEPS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    println!("\n==> summary\n{:width$}  {:>7}  result", "step", "time");
+    for (name, elapsed, outcome) in rows {
+        let (time, result) = match outcome {
+            Outcome::Ok => (step::duration(*elapsed), "ok".to_string()),
+            Outcome::Failed => (step::duration(*elapsed), "FAILED".to_string()),
+            Outcome::Skipped(files) => ("-".to_string(), format!("SKIPPED (missing {files})")),
+        };
+        println!("{name:width$}  {time:>7}  {result}");
+    }
+    println!("{:width$}  {:>7}", "total", step::duration(total));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_are_unique() {
+        let mut names: Vec<_> = STEPS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), STEPS.len());
+    }
+
+    #[test]
+    fn tests_run_offline_in_the_namespace() {
+        for step in STEPS {
+            if let Action::Cmd { line, sandbox, .. } = step.action {
+                let argv: Vec<&str> = line.split_whitespace().collect();
+                let is_test_run = argv.contains(&"test") && !argv.contains(&"--no-run");
+                let sandboxed = !matches!(sandbox, Sandbox::Host);
+                assert_eq!(is_test_run, sandboxed, "step `{}`", step.name);
+                assert_eq!(
+                    sandboxed,
+                    argv.contains(&"--offline"),
+                    "step `{}`",
+                    step.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! `cargo xtask desktop`: run the Tauri desktop app, after making sure its system libraries exist.
+
+use anyhow::Result;
+
+use crate::{cmd, install, step};
+
+/// Installs the desktop app's Debian packages if missing, then `cargo run -p burrow-desktop -- args`.
+pub fn run(args: &[String]) -> Result<()> {
+    step::run("desktop: Debian packages", || {
+        install::ensure_apt(install::DESKTOP_PACKAGES)
+    })?;
+    step::run("desktop: cargo run", || {
+        let mut run = cmd::new("cargo", &["run", "-p", "burrow-desktop", "--"]);
+        cmd::run(run.args(args))
+    })
+}

@@ -1,0 +1,171 @@
+//! Command-line parsing, by hand: a handful of subcommands and two flags do not need clap.
+
+use anyhow::{bail, Context, Result};
+
+/// Usage text printed by `cargo xtask help` and after a parse error.
+pub const USAGE: &str = "\
+Usage: cargo xtask <command> [args]
+
+Commands:
+  install                  Install what is missing: the wasm32 target, Debian packages,
+                           wasm-bindgen-cli (pinned to Cargo.lock) and tauri-driver
+  ci                       install, fmt, clippy, tests (in a loopback-only network namespace),
+                           wasm build and tests, web bundle, desktop and browser end-to-end tests
+                           (BURROW_CI_ALLOW_MISSING=1 turns a missing crate or test into a warning)
+  web [--no-serve] [--port N]
+                           Build the simulator into target/web/ and serve it on 127.0.0.1
+                           (port 0, the default, lets the OS choose)
+  desktop [-- args...]     Run the desktop app (cargo run -p burrow-desktop -- args)
+  bench [-- args...]       Build the release proxy and run the bench harness with args
+  help                     Show this text";
+
+/// What the user asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Print the usage text.
+    Help,
+    /// Install missing tools and packages.
+    Install,
+    /// Run the whole CI pipeline.
+    Ci,
+    /// Build (and maybe serve) the web simulator.
+    Web(WebFlags),
+    /// Run the desktop app with these arguments.
+    Desktop(Vec<String>),
+    /// Run the bench harness with these arguments.
+    Bench(Vec<String>),
+}
+
+/// Flags of `cargo xtask web`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WebFlags {
+    /// Serve `target/web/` after building it.
+    pub serve: bool,
+    /// Port to serve on; 0 lets the OS choose a free one.
+    pub port: u16,
+}
+
+/// Parses the arguments that follow `cargo xtask`.
+pub fn parse(args: &[String]) -> Result<Task> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Ok(Task::Help);
+    };
+    let task = match cmd.as_str() {
+        "help" | "-h" | "--help" => Task::Help,
+        "install" => no_args(Task::Install, rest)?,
+        "ci" => no_args(Task::Ci, rest)?,
+        "web" => Task::Web(parse_web(rest)?),
+        "desktop" => Task::Desktop(passthrough(rest)),
+        "bench" => Task::Bench(passthrough(rest)),
+        other => bail!("unknown command `{other}`"),
+    };
+    Ok(task)
+}
+
+fn no_args(task: Task, rest: &[String]) -> Result<Task> {
+    match rest.first() {
+        Some(arg) => bail!("unexpected argument `{arg}`"),
+        None => Ok(task),
+    }
+}
+
+fn parse_web(rest: &[String]) -> Result<WebFlags> {
+    let mut flags = WebFlags {
+        serve: true,
+        port: 0,
+    };
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--no-serve" {
+            flags.serve = false;
+        } else if arg == "--port" {
+            let value = args.next().context("`--port` needs a value")?;
+            flags.port = parse_port(value)?;
+        } else if let Some(value) = arg.strip_prefix("--port=") {
+            flags.port = parse_port(value)?;
+        } else {
+            bail!("unexpected argument `{arg}` for `web`");
+        }
+    }
+    Ok(flags)
+}
+
+fn parse_port(value: &str) -> Result<u16> {
+    value
+        .parse()
+        .with_context(|| format!("`--port {value}` is not a port number (0-65535)"))
+}
+
+/// Everything after the subcommand goes to the program; a leading `--` is dropped.
+fn passthrough(rest: &[String]) -> Vec<String> {
+    let rest = match rest.first() {
+        Some(first) if first == "--" => &rest[1..],
+        _ => rest,
+    };
+    rest.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &str) -> Result<Task> {
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        parse(&args)
+    }
+
+    fn web(serve: bool, port: u16) -> Task {
+        Task::Web(WebFlags { serve, port })
+    }
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(check("").unwrap(), Task::Help);
+        assert_eq!(check("help").unwrap(), Task::Help);
+        assert_eq!(check("--help").unwrap(), Task::Help);
+        assert_eq!(check("-h").unwrap(), Task::Help);
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(check("install").unwrap(), Task::Install);
+        assert_eq!(check("ci").unwrap(), Task::Ci);
+        assert!(check("ci --fast").is_err());
+        assert!(check("install now").is_err());
+        assert!(check("deploy").is_err());
+    }
+
+    #[test]
+    fn web_flags() {
+        assert_eq!(check("web").unwrap(), web(true, 0));
+        assert_eq!(check("web --no-serve").unwrap(), web(false, 0));
+        assert_eq!(check("web --port 8080").unwrap(), web(true, 8080));
+        assert_eq!(check("web --port=8080").unwrap(), web(true, 8080));
+        assert_eq!(check("web --port 1 --no-serve").unwrap(), web(false, 1));
+        assert!(check("web --port").is_err());
+        assert!(check("web --port 70000").is_err());
+        assert!(check("web --port=x").is_err());
+        assert!(check("web --serve").is_err());
+    }
+
+    #[test]
+    fn passthrough_args() {
+        assert_eq!(check("desktop").unwrap(), Task::Desktop(vec![]));
+        assert_eq!(
+            check("desktop -- --minimized").unwrap(),
+            Task::Desktop(strings(&["--minimized"]))
+        );
+        assert_eq!(
+            check("bench --conns 10 -- x").unwrap(),
+            Task::Bench(strings(&["--conns", "10", "--", "x"]))
+        );
+        assert_eq!(
+            check("bench -- -- x").unwrap(),
+            Task::Bench(strings(&["--", "x"]))
+        );
+    }
+}
