@@ -144,6 +144,10 @@ pub fn parse(buf: &[u8], limits: &HeadLimits) -> HeadParse {
             Err(e) => HeadParse::Invalid(e),
         },
         Err(httparse::Error::TooManyHeaders) => HeadParse::Invalid(HeadError::TooManyHeaders),
+        // httparse rejects `HTTP/2` before the line ends; wait for the whole
+        // line so `HTTP/2.0` (505) and garbage (400) are told apart the same
+        // way however the bytes arrive.
+        Err(httparse::Error::Version) if line_end.is_none() => HeadParse::Partial,
         Err(httparse::Error::Version) => HeadParse::Invalid(version_error(rest)),
         Err(e) => HeadParse::Invalid(HeadError::Malformed(describe(e))),
     }

@@ -31,6 +31,7 @@
 //!
 //! [`simulate::simulate`] runs the same loop against scripted outcomes.
 
+pub mod conformance;
 pub mod exchange;
 pub mod forward;
 pub mod head;
