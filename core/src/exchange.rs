@@ -86,6 +86,7 @@ pub struct Exchange {
     head_len: usize,
     state: State,
     events: VecDeque<Event>,
+    lookup_announced: bool,
 }
 
 impl Exchange {
@@ -98,18 +99,30 @@ impl Exchange {
             head_len: 0,
             state: State::Head,
             events: VecDeque::new(),
+            lookup_announced: false,
         }
     }
 
     /// What to do next. Calling it again without new input returns the same
     /// action, except that a `Respond` is handed out only once.
+    ///
+    /// Drain [`Exchange::poll_event`] right after polling and before doing
+    /// the IO asked for, so each event is stamped when it happened.
     pub fn poll(&mut self) -> Action {
         match &self.state {
             State::Head => Action::ReadRequest,
-            State::Resolve(plan) => Action::Resolve {
-                host: plan.authority.host.to_string(),
-                port: plan.authority.port,
-            },
+            State::Resolve(plan) => {
+                let host = plan.authority.host.to_string();
+                if !self.lookup_announced {
+                    self.lookup_announced = true;
+                    self.events
+                        .push_back(Event::Resolving { host: host.clone() });
+                }
+                Action::Resolve {
+                    host,
+                    port: plan.authority.port,
+                }
+            }
             State::Dial { addrs, next, .. } => Action::Connect { addr: addrs[*next] },
             State::Forwarding(Plan {
                 kind: Kind::Forward(req),
@@ -245,9 +258,6 @@ impl Exchange {
         let State::Resolve(plan) = std::mem::replace(&mut self.state, State::Finished) else {
             return;
         };
-        self.events.push_back(Event::Resolving {
-            host: plan.authority.host.to_string(),
-        });
         match answer {
             Ok(addrs) if !addrs.is_empty() => {
                 self.events.push_back(Event::Resolved {
@@ -341,6 +351,10 @@ impl Exchange {
                 else {
                     return;
                 };
+                // No lookup happens after all: withdraw its announcement.
+                if matches!(self.events.back(), Some(Event::Resolving { .. })) {
+                    self.events.pop_back();
+                }
                 self.events.push_back(Event::Reused);
                 self.on_upstream_ready(plan, None);
             }

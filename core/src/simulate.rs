@@ -190,6 +190,7 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
     let mut out = Outcome::default();
     loop {
         let action = ex.poll();
+        run.drain(&mut ex);
         match action {
             Action::ReadRequest => match bytes.next() {
                 Some(piece) => ex.receive(piece),

@@ -46,7 +46,25 @@ pub fn run() -> Result<()> {
     step::run("install: wasm-bindgen-cli", || {
         ensure_wasm_bindgen_cli().map(drop)
     })?;
-    step::run("install: tauri-driver", ensure_tauri_driver)
+    step::run("install: tauri-driver", ensure_tauri_driver)?;
+    step::run("install: binaryen (npm)", ensure_binaryen)
+}
+
+/// Installs the npm build tools of `web/` (a current binaryen for `wasm-opt`: Debian's is too
+/// old for wasm-bindgen's output) unless `web/node_modules/.bin/wasm-opt` is already there.
+pub fn ensure_binaryen() -> Result<()> {
+    if fs::metadata("web/node_modules/.bin/wasm-opt").is_ok() {
+        println!("wasm-opt (npm binaryen): installed");
+        return Ok(());
+    }
+    if fs::metadata("web/package-lock.json").is_err() {
+        println!("note: web/package-lock.json is missing; skipping binaryen");
+        return Ok(());
+    }
+    cmd::run(&mut cmd::new(
+        "npm",
+        &["ci", "--prefix", "web", "--no-audit", "--no-fund"],
+    ))
 }
 
 /// Adds the `wasm32-unknown-unknown` rustup target unless it is installed.

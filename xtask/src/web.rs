@@ -78,11 +78,9 @@ pub fn build() -> Result<PathBuf> {
 }
 
 fn optimise(wasm: &Path) -> Result<()> {
+    install::ensure_binaryen()?;
     if !Path::new(WASM_OPT).exists() {
-        println!(
-            "note: {WASM_OPT} not found, so the wasm is not optimised (run `npm install` in web/)"
-        );
-        return Ok(());
+        bail!("{WASM_OPT} is missing after `npm ci --prefix web`; the wasm cannot be optimised");
     }
     let mut opt = cmd::new(WASM_OPT, &["-Oz"]);
     opt.args(WASM_FEATURES).arg(wasm).arg("-o").arg(wasm);

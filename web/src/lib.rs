@@ -1,0 +1,99 @@
+//! The web simulator's bindings to `burrow-core`: JSON text in, JSON text
+//! out, nothing decided here.
+//!
+//! The page (`www/`) builds a [`Scenario`] from its controls, calls
+//! [`simulate`] and draws the [`Transcript`](burrow_core::simulate::Transcript)
+//! it gets back. Every status, byte and explanation comes from the core; this
+//! crate only moves JSON across the wasm boundary and turns errors into JS
+//! exceptions with a readable message. The presets live in
+//! `www/presets.json`, which the page fetches and the tests read.
+//!
+//! ```text
+//!   page controls ─► Scenario JSON ─► simulate() ─► Transcript JSON ─► answer + diagram
+//! ```
+
+use burrow_core::reject;
+use burrow_core::settings::Settings;
+use burrow_core::simulate::{self as core_simulate, Scenario};
+use wasm_bindgen::prelude::*;
+
+/// Runs a scenario: `Scenario` JSON in, `Transcript` JSON out.
+///
+/// Throws an `Error` saying what is wrong when the JSON does not describe a
+/// scenario (for example a bad port list or an address that is not an IP).
+#[wasm_bindgen]
+pub fn simulate(scenario_json: &str) -> Result<String, JsError> {
+    simulate_json(scenario_json).map_err(|e| JsError::new(&e))
+}
+
+/// Checks settings the way the proxy does at start-up: `undefined` when they
+/// would be accepted, otherwise the reason they would be refused.
+///
+/// The simulator runs any settings; the page shows this as a warning.
+#[wasm_bindgen]
+pub fn validate_settings(settings_json: &str) -> Result<Option<String>, JsError> {
+    validate_json(settings_json).map_err(|e| JsError::new(&e))
+}
+
+/// Why Burrow never answers a failed CONNECT with a 3xx redirect.
+#[wasm_bindgen]
+pub fn no_redirect_explanation() -> String {
+    reject::NO_REDIRECT.to_string()
+}
+
+/// The rule behind a forwarded request (`{id, why, spec}` JSON): the
+/// transcript of a forwarded request carries the origin's response, not one
+/// of Burrow's, so it names no rule of its own.
+#[wasm_bindgen]
+pub fn forwarded_rule() -> String {
+    serde_json::to_string(&reject::FORWARD_OK).unwrap_or_default()
+}
+
+/// [`simulate`] without the JS error type, for native callers and tests.
+pub fn simulate_json(scenario_json: &str) -> Result<String, String> {
+    let scenario: Scenario = serde_json::from_str(scenario_json)
+        .map_err(|e| format!("The scenario cannot be used: {}", without_position(&e)))?;
+    let transcript = core_simulate::simulate(&scenario);
+    serde_json::to_string(&transcript).map_err(|e| e.to_string())
+}
+
+/// [`validate_settings`] without the JS error type.
+pub fn validate_json(settings_json: &str) -> Result<Option<String>, String> {
+    let settings: Settings = serde_json::from_str(settings_json)
+        .map_err(|e| format!("The settings cannot be used: {}", without_position(&e)))?;
+    Ok(settings.validate().err().map(|e| e.to_string()))
+}
+
+/// serde_json appends "at line 1 column 87"; the JSON is machine-made, so the
+/// position means nothing to the person reading the message.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_is_explained_without_json_positions() {
+        let e = simulate_json(r#"{"settings":{"allowed_ports":"44x"}}"#).unwrap_err();
+        assert!(e.contains("44x") && !e.contains("column"), "{e}");
+        let e = simulate_json(r#"{"dns":{"resolves":["not-an-ip"]}}"#).unwrap_err();
+        assert!(e.starts_with("The scenario cannot be used"), "{e}");
+        let e = validate_json(r#"{"nope":1}"#).unwrap_err();
+        assert!(e.contains("nope") && !e.contains("column"), "{e}");
+    }
+
+    #[test]
+    fn constants_come_from_core() {
+        assert_eq!(no_redirect_explanation(), reject::NO_REDIRECT);
+        assert_eq!(
+            forwarded_rule(),
+            serde_json::to_string(&reject::FORWARD_OK).unwrap()
+        );
+    }
+}
