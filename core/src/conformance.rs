@@ -57,11 +57,14 @@ pub fn load(json: &str) -> Result<Vec<Vector>, String> {
 }
 
 impl Vector {
-    /// The scenario with `${LISTEN}` replaced by `listen` (the simulator uses
-    /// `settings.listen`; the engine test uses its real bound address).
-    pub fn scenario_for(&self, listen: SocketAddr) -> Scenario {
+    /// The scenario as reached at `listener`: `${LISTEN}` in the request is
+    /// replaced by it and it becomes the scenario's listener. The simulator
+    /// passes `settings.listen`; the engine test its real bound address
+    /// (policy still reads `settings.listen`, as the engine's does).
+    pub fn scenario_for(&self, listener: SocketAddr) -> Scenario {
         let mut s = self.scenario.clone();
-        s.request = s.request.replace(LISTEN_PLACEHOLDER, &listen.to_string());
+        s.request = s.request.replace(LISTEN_PLACEHOLDER, &listener.to_string());
+        s.listener = Some(listener);
         s
     }
 }

@@ -343,22 +343,31 @@ impl Exchange {
     }
 
     /// Uses an idle upstream connection the caller already holds, instead of
-    /// resolving and connecting again. Only valid for forwarded requests.
+    /// resolving and connecting again: valid for a forwarded request when
+    /// asked to `Resolve` the same host and port, or to `Connect` (first
+    /// attempt) to the same address. Ignored anywhere else.
     pub fn reuse(&mut self) {
-        if let State::Resolve(plan) = &self.state {
-            if matches!(plan.kind, Kind::Forward(_)) {
-                let State::Resolve(plan) = std::mem::replace(&mut self.state, State::Finished)
-                else {
-                    return;
-                };
-                // No lookup happens after all: withdraw its announcement.
-                if matches!(self.events.back(), Some(Event::Resolving { .. })) {
-                    self.events.pop_back();
-                }
-                self.events.push_back(Event::Reused);
-                self.on_upstream_ready(plan, None);
-            }
+        let reusable = match &self.state {
+            State::Resolve(plan) => matches!(plan.kind, Kind::Forward(_)),
+            State::Dial { plan, next, .. } => *next == 0 && matches!(plan.kind, Kind::Forward(_)),
+            _ => false,
+        };
+        if !reusable {
+            return;
         }
+        let plan = match std::mem::replace(&mut self.state, State::Finished) {
+            State::Resolve(plan) | State::Dial { plan, .. } => plan,
+            _ => return,
+        };
+        // No lookup or connect happens after all: withdraw its announcement.
+        if matches!(
+            self.events.back(),
+            Some(Event::Resolving { .. } | Event::Connecting { .. })
+        ) {
+            self.events.pop_back();
+        }
+        self.events.push_back(Event::Reused);
+        self.on_upstream_ready(plan, None);
     }
 
     fn on_upstream_ready(&mut self, plan: Plan, addr: Option<SocketAddr>) {

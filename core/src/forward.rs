@@ -113,6 +113,24 @@ pub fn upstream_request(
     }
 }
 
+/// `content-type` → `Content-Type`. HTTP field names are case-insensitive,
+/// and an HTTP client library may hand them over lowercased, so relayed
+/// names are written in one canonical form whatever the origin sent.
+pub fn title_case(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
 /// How the response body is written to the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "length")]
@@ -177,7 +195,7 @@ pub fn client_response(
         out.push_str("\r\n");
     };
     for (name, value) in end_to_end(headers, drop) {
-        write_field(&name, &value);
+        write_field(&title_case(&name), &value);
     }
     let (via_name, via_value) = via(Version::Http11);
     write_field(&via_name, &via_value);
@@ -289,6 +307,13 @@ mod tests {
         assert!(String::from_utf8(h.bytes)
             .unwrap()
             .ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn relayed_names_are_title_cased() {
+        assert_eq!(title_case("content-type"), "Content-Type");
+        assert_eq!(title_case("X-FOO-bar"), "X-Foo-Bar");
+        assert_eq!(title_case("etag"), "Etag");
     }
 
     #[test]

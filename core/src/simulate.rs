@@ -99,6 +99,9 @@ pub struct Scenario {
     pub settings: Settings,
     /// The client's address; defaults to 127.0.0.1:50000.
     pub client: Option<SocketAddr>,
+    /// The address the client reached; defaults to `settings.listen`. (A
+    /// proxy listening on 0.0.0.0 is reached at one concrete address.)
+    pub listener: Option<SocketAddr>,
     /// DNS outcome.
     pub dns: DnsScript,
     /// TCP connect outcome, for every attempt.
@@ -176,7 +179,7 @@ pub fn simulate(scenario: &Scenario) -> Transcript {
 /// result must not depend on how the bytes arrive).
 pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
     let settings = Arc::new(scenario.settings.clone());
-    let listener = settings.listen;
+    let listener = scenario.listener.unwrap_or(settings.listen);
     let client = scenario
         .client
         .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000));

@@ -210,3 +210,23 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn ip_literal_forwards_can_reuse_at_the_connect_step() {
+    let mut ex = exchange();
+    ex.receive(b"GET http://192.0.2.4:8000/a HTTP/1.1\r\nHost: 192.0.2.4:8000\r\n\r\n");
+    assert_eq!(
+        ex.poll(),
+        Action::Connect {
+            addr: "192.0.2.4:8000".parse().unwrap()
+        }
+    );
+    ex.reuse();
+    assert!(matches!(ex.poll(), Action::Forward(_)));
+    let events: Vec<Event> = std::iter::from_fn(|| ex.poll_event()).collect();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Connecting { .. })),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Reused)));
+}
