@@ -86,7 +86,8 @@ pub struct Exchange {
     head_len: usize,
     state: State,
     events: VecDeque<Event>,
-    lookup_announced: bool,
+    /// The last lookup or connect announced as an event, so each is logged once.
+    announced: Option<Action>,
 }
 
 impl Exchange {
@@ -99,7 +100,7 @@ impl Exchange {
             head_len: 0,
             state: State::Head,
             events: VecDeque::new(),
-            lookup_announced: false,
+            announced: None,
         }
     }
 
@@ -109,20 +110,12 @@ impl Exchange {
     /// Drain [`Exchange::poll_event`] right after polling and before doing
     /// the IO asked for, so each event is stamped when it happened.
     pub fn poll(&mut self) -> Action {
-        match &self.state {
+        let action = match &self.state {
             State::Head => Action::ReadRequest,
-            State::Resolve(plan) => {
-                let host = plan.authority.host.to_string();
-                if !self.lookup_announced {
-                    self.lookup_announced = true;
-                    self.events
-                        .push_back(Event::Resolving { host: host.clone() });
-                }
-                Action::Resolve {
-                    host,
-                    port: plan.authority.port,
-                }
-            }
+            State::Resolve(plan) => Action::Resolve {
+                host: plan.authority.host.to_string(),
+                port: plan.authority.port,
+            },
             State::Dial { addrs, next, .. } => Action::Connect { addr: addrs[*next] },
             State::Forwarding(Plan {
                 kind: Kind::Forward(req),
@@ -133,6 +126,21 @@ impl Exchange {
                 State::Respond(r) => Action::Respond(r),
                 _ => Action::Close,
             },
+        };
+        self.announce(&action);
+        action
+    }
+
+    /// Logs the start of a lookup or connect the first time it is asked for.
+    fn announce(&mut self, action: &Action) {
+        let event = match action {
+            Action::Resolve { host, .. } => Event::Resolving { host: host.clone() },
+            Action::Connect { addr } => Event::Connecting { addr: *addr },
+            _ => return,
+        };
+        if self.announced.as_ref() != Some(action) {
+            self.announced = Some(action.clone());
+            self.events.push_back(event);
         }
     }
 
@@ -299,8 +307,6 @@ impl Exchange {
             };
             return self.respond(response);
         }
-        self.events
-            .push_back(Event::Connecting { addr: allowed[0] });
         self.state = State::Dial {
             plan,
             addrs: allowed,
@@ -326,9 +332,6 @@ impl Exchange {
                 self.events
                     .push_back(Event::ConnectFailed { addr, failure });
                 if next + 1 < addrs.len() {
-                    self.events.push_back(Event::Connecting {
-                        addr: addrs[next + 1],
-                    });
                     self.state = State::Dial {
                         plan,
                         addrs,

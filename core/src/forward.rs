@@ -26,7 +26,14 @@ pub struct ForwardRequest {
     pub client_version: Version,
     /// Whether the client connection may carry another request afterwards.
     pub keep_alive: bool,
+    /// The client sent `Expect: 100-continue`: write [`CONTINUE`] to it
+    /// before reading the body. (Expect is answered here, not forwarded:
+    /// the upstream client would swallow the origin's 100.)
+    pub expect_continue: bool,
 }
+
+/// The interim response that lets a client waiting on `Expect: 100-continue` send its body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Fields that describe one hop, never the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -96,7 +103,17 @@ pub fn upstream_request(
         .collect();
     // RFC 9112 §3.2.2: ignore the received Host and generate it from the target.
     let mut headers = vec![("Host".to_string(), host_field.into_bytes())];
-    headers.extend(end_to_end(&pairs, &["host", "content-length"]));
+    let expect_continue = head.version == Version::Http11
+        && body != BodyFraming::Empty
+        && head
+            .values("expect")
+            .any(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    let also_drop: &[&str] = if expect_continue {
+        &["host", "content-length", "expect"]
+    } else {
+        &["host", "content-length"]
+    };
+    headers.extend(end_to_end(&pairs, also_drop));
     if let BodyFraming::Length(n) = body {
         headers.push(("Content-Length".into(), n.to_string().into_bytes()));
     }
@@ -110,6 +127,7 @@ pub fn upstream_request(
         body,
         client_version: head.version,
         keep_alive,
+        expect_continue,
     }
 }
 
@@ -266,6 +284,17 @@ mod tests {
             request("POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(req.body, BodyFraming::Chunked);
         assert_eq!(names(&req), ["host", "via"]);
+    }
+
+    #[test]
+    fn expect_continue_is_answered_not_forwarded() {
+        let req = request(
+            "PUT http://a/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        );
+        assert!(req.expect_continue);
+        assert_eq!(names(&req), ["host", "content-length", "via"]);
+        let req = request("GET http://a/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
+        assert!(!req.expect_continue);
     }
 
     #[test]

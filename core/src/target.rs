@@ -81,6 +81,8 @@ pub enum TargetError {
     ExtraAfterPort,
     /// A number-like host that is not a dotted-quad IPv4 address.
     AmbiguousNumericHost,
+    /// A path or query byte that must be percent-encoded (`<`, `>`, a backtick, non-ASCII).
+    BadPathChar,
     /// `https://` in absolute-form: browsers use CONNECT for HTTPS.
     HttpsAbsolute,
     /// A scheme other than http.
@@ -102,6 +104,7 @@ impl TargetError {
             TargetError::UnbracketedIpv6 => "an IPv6 address must be written in brackets, e.g. [2001:db8::1]:443",
             TargetError::ExtraAfterPort => "a CONNECT target is only host:port, with no path or query",
             TargetError::AmbiguousNumericHost => "the host looks like a number but is not a dotted IPv4 address such as 192.0.2.1",
+            TargetError::BadPathChar => "the URL contains characters that must be percent-encoded (such as < > or a backtick)",
             TargetError::HttpsAbsolute => "https:// URLs go through a CONNECT tunnel; configure Burrow as the HTTPS proxy too",
             TargetError::UnsupportedScheme => "only http:// URLs can be forwarded; use CONNECT for anything else",
             TargetError::NotAbsolute => "this is a proxy: requests must use a full URL (http://host/path) or CONNECT host:port; set Burrow as your browser's proxy rather than opening it as a web site",
@@ -174,6 +177,9 @@ pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, TargetError> {
         Some(p) => (parse_port(p)?, true),
         None => (80, false),
     };
+    if !path.bytes().all(path_byte) {
+        return Err(TargetError::BadPathChar);
+    }
     let path_and_query = match path {
         "" => "/".to_string(),
         p if p.starts_with('?') => format!("/{p}"),
@@ -184,6 +190,15 @@ pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, TargetError> {
         explicit_port,
         path_and_query,
     })
+}
+
+/// Bytes a path or query may carry unencoded: the URI grammar's, plus the
+/// `"`, `{`, `}`, `|` and `^` that real clients send raw. Stricter than
+/// httparse on purpose: it is what the upstream HTTP client (hyper's
+/// `http::Uri`) will send, so nothing accepted here can fail later.
+fn path_byte(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'"' | b'$'..=b';' | b'=' | b'?'..=b'_' | b'a'..=b'z' | b'{' | b'|' | b'}' | b'~')
 }
 
 fn parse_port(text: &str) -> Result<u16, TargetError> {
@@ -310,6 +325,9 @@ mod tests {
             ("http://a:0/", BadPort),
             ("http://a:/", MissingPort),
             ("http:///x", BadHost),
+            ("http://a/<script>", BadPathChar),
+            ("http://a/?q=`x`", BadPathChar),
+            ("http://a/caf\u{e9}", BadPathChar),
         ] {
             assert_eq!(parse_absolute(t), Err(e), "{t:?}");
         }

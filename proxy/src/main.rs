@@ -1,0 +1,104 @@
+//! `burrow`: the headless proxy. Flags and messages live in [`burrow_proxy::cli`].
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use burrow_proxy::access_log::{AccessLog, Format};
+use burrow_proxy::cli::{start_error_message, Cli};
+use burrow_proxy::Engine;
+use clap::Parser;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match EnvFilter::try_new(&cli.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "burrow: --log-level {:?} is not a valid filter: {e}",
+                cli.log_level
+            );
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = match cli.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("burrow: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("burrow: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let format = if cli.json { Format::Json } else { Format::Text };
+    runtime.block_on(run(Engine::new(settings), format))
+}
+
+async fn run(engine: Engine, format: Format) -> ExitCode {
+    let printer = tokio::spawn(print_log(engine.subscribe(), format));
+    let running = match engine.start().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("burrow: {}", start_error_message(&e));
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "burrow listening on {} (CONNECT to ports {})",
+        running.local_addr(),
+        engine.settings().allowed_ports
+    );
+    stop_signal().await;
+    tracing::info!("stopping");
+    running.stop().await;
+    // The last sender goes with the engine, which ends the printer.
+    drop(engine);
+    let _ = printer.await;
+    ExitCode::SUCCESS
+}
+
+/// Writes one access-log line per finished connection to stdout.
+async fn print_log(mut rx: broadcast::Receiver<burrow_core::log::LogEvent>, format: Format) {
+    let mut log = AccessLog::new(format);
+    loop {
+        match rx.recv().await {
+            Ok(event) => {
+                if let Some(line) = log.apply(&event) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "the access log fell behind and lost events");
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

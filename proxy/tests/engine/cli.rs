@@ -1,0 +1,158 @@
+//! The `burrow` binary: messages, exit codes, the access log, Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn burrow(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_burrow"));
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = burrow(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("burrow-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_port_in_use_exits_1_naming_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["--listen", &addr]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!("burrow: port {addr} is already in use: stop the other program or choose another port (--listen)")
+    );
+}
+
+#[test]
+fn an_invalid_config_file_exits_2_naming_file_and_position() {
+    let path = temp_file(
+        "bad.json",
+        "{\n  \"listen\": \"127.0.0.1:0\",\n  \"colour\": 1\n}\n",
+    );
+    let (code, err) = run(&["--config", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("burrow: config file "), "{err}");
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(err.contains("colour") && err.contains("line 3"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_missing_config_file_exits_2() {
+    let (code, err) = run(&["--config", "/nonexistent/burrow.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("burrow: cannot read config file /nonexistent/burrow.json: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn unusable_values_and_bad_flags_exit_2() {
+    let (code, err) = run(&["--connect-timeout", "-1"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = run(&["--allow-port", "99999"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("99999"), "{err}");
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and a thread per output stream feeding lines to a channel.
+fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let mut child = burrow(args).spawn().unwrap();
+    let lines = |r: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let out = lines(Box::new(child.stdout.take().unwrap()));
+    let err = lines(Box::new(child.stderr.take().unwrap()));
+    (Proc(child), out, err)
+}
+
+#[test]
+fn runs_logs_a_line_per_connection_and_stops_on_sigint() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = closed.local_addr().unwrap();
+    drop(closed);
+    let port = target.port().to_string();
+    let (mut proc, out, err) = spawn(&["--listen", "127.0.0.1:0", "--allow-port", &port]);
+    let wait = Duration::from_secs(10);
+    let first = err.recv_timeout(wait).unwrap();
+    let addr = first
+        .strip_prefix("burrow listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"));
+    assert!(
+        first.ends_with(&format!("(CONNECT to ports {port})")),
+        "{first}"
+    );
+    assert!(!addr.ends_with(":0"), "{first}");
+
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 502 "), "{reply}");
+
+    let line = out.recv_timeout(wait).unwrap();
+    assert!(line.contains(&format!(" CONNECT {target} 502 ")), "{line}");
+    assert!(line.contains("rejected error=connection_refused"), "{line}");
+
+    let pid = proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = proc.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn json_lines_are_connection_records() {
+    let (proc, out, err) = spawn(&["--listen", "127.0.0.1:0", "--json"]);
+    let first = err.recv_timeout(Duration::from_secs(10)).unwrap();
+    let addr = first.split(' ').nth(3).unwrap().to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let line = out.recv_timeout(Duration::from_secs(10)).unwrap();
+    let record: burrow_core::log::ConnectionRecord = serde_json::from_str(&line).unwrap();
+    assert_eq!(record.status, Some(400));
+    assert_eq!(record.method.as_deref(), Some("GET"));
+    drop(proc);
+}

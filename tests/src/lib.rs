@@ -1,0 +1,71 @@
+//! The shared harness of Burrow's end-to-end tests and benchmark.
+//!
+//! Everything here talks to loopback only. A test starts the real engine
+//! ([`burrow_proxy::Engine`]) on `127.0.0.1:0`, optionally with a scripted
+//! resolver and connector ([`net::ScriptedNet`]), runs loopback origins
+//! ([`origin`], [`tls`]) and drives the proxy with raw bytes ([`client`]),
+//! then reads the connection log ([`events`]). Unless a test asks for the
+//! system resolver, lookups fail at once ([`net::NoDns`]), so no name ever
+//! leaves the machine by accident.
+//!
+//! ```text
+//!   client::Client ──TCP──► Engine (127.0.0.1:0) ──ScriptedNet or TCP──► origin::HttpOrigin
+//!        ▲                        │                                      origin::Echo
+//!        └── exact bytes          └── LogEvents ──► events::Events        tls::TlsOrigin
+//! ```
+//!
+//! Every wait is bounded by [`TIMEOUT`], so a broken engine fails a test
+//! instead of hanging it.
+
+use std::time::Duration;
+
+use burrow_core::Settings;
+
+pub mod client;
+pub mod events;
+pub mod net;
+pub mod origin;
+pub mod proxy;
+pub mod tls;
+
+pub use client::{Client, Ending, Reply};
+pub use events::Events;
+pub use net::ScriptedNet;
+pub use origin::{Echo, HttpOrigin};
+pub use proxy::Proxy;
+pub use tls::{TestCert, TlsOrigin};
+
+/// The longest any single wait in a test may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a read waits before concluding the peer keeps the connection
+/// open (used only to tell "kept open" from "closed", never as an assertion
+/// on speed).
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// Default settings with every CONNECT port allowed, so loopback origins on
+/// ephemeral ports can be reached.
+pub fn settings() -> Settings {
+    Settings {
+        allowed_ports: "1-65535".parse().expect("a valid port list"),
+        ..Settings::default()
+    }
+}
+
+/// A loopback port with nothing listening on it: bound, noted, released.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("bound address").port();
+    drop(listener);
+    port
+}
+
+/// Finds `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Bytes as text, each byte one char (how the simulator stores bytes).
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
