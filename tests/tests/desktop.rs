@@ -122,7 +122,9 @@ fn desktop_app_end_to_end() {
             .iter()
             .any(|r| r["state"] == json!("open tunnel"))
     });
-    assert!(app.text("#status-line").ends_with("· 1 tunnel"));
+    app.wait_until("the status line to count the open tunnel", || {
+        app.text("#status-line").ends_with("· 1 tunnel")
+    });
 
     // The details pane of the closed tunnel, then the screenshot.
     app.click(&format!(
@@ -295,6 +297,14 @@ impl TauriDriver {
             "WebKitWebDriver not found in PATH: install it with `apt-get install webkit2gtk-driver`"
         );
         let (port, native) = (free_port(), free_port());
+        // The driver's, WebKitWebDriver's and the app's output, for when something fails.
+        let log_path = target_dir().join("desktop-e2e.log");
+        let log = std::fs::File::create(&log_path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
+        println!(
+            "tauri-driver, WebKitWebDriver and app output: {}",
+            log_path.display()
+        );
         let child = Command::new(driver)
             .args([
                 "--port",
@@ -304,8 +314,8 @@ impl TauriDriver {
             ])
             .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("cloning the log file"))
+            .stderr(log)
             .spawn()
             .expect("starting tauri-driver");
         let driver = TauriDriver { child, port };
@@ -503,6 +513,11 @@ fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value
 }
 
 /// A minimal HTTP/1.1 JSON client for WebDriver, one connection per command.
+///
+/// No `Connection: close`: tauri-driver forwards the request's headers to
+/// WebKitWebDriver over a pooled connection, and with that header the pool
+/// sometimes reuses a connection WebKitWebDriver is closing, so a random
+/// command fails with an empty reply. The body is read by its length instead.
 fn try_webdriver(
     port: u16,
     method: &str,
@@ -518,7 +533,7 @@ fn try_webdriver(
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
          Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         \r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).map_err(err)?;

@@ -1,0 +1,3 @@
+fn main() {
+    burrow_desktop::run()
+}

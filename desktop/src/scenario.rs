@@ -1,0 +1,365 @@
+//! "Open in simulator": a logged connection turned back into the scenario
+//! that replays it, and the URL fragment the simulator page reads.
+//!
+//! Only what the record knows goes in: the request line (with a Host field),
+//! the DNS answer or failure, the connect result, what the client sent first
+//! in a tunnel and, for forwarded requests, the origin's status or failure.
+//! Everything else keeps the simulator's defaults.
+//!
+//! The password never goes into the URL: the scenario's settings carry a
+//! stand-in, and a request that got past authentication gets a
+//! `Proxy-Authorization` field with that stand-in, so it replays the same way.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use burrow_core::log::ConnectionRecord;
+use burrow_core::simulate::{ClientTls, ConnectScript, DnsScript, OriginScript, Scenario};
+use burrow_core::tls::SniCheck;
+use burrow_core::Settings;
+use serde::Serialize;
+
+/// A scenario and where the simulator tab should go to show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimulatorLink {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// `s=` + base64url(JSON of the scenario), for `simulator/index.html#…`.
+    pub fragment: String,
+}
+
+/// Replaces the real password in a scenario.
+const PASSWORD_STAND_IN: &str = "password-not-shared";
+
+/// The scenario that replays `record` under `settings`; `listener` is the
+/// address the client reached (it matters when listening on 0.0.0.0).
+pub fn scenario_for(
+    record: &ConnectionRecord,
+    settings: &Settings,
+    listener: Option<SocketAddr>,
+) -> Scenario {
+    let mut settings = settings.clone();
+    if let Some(auth) = &mut settings.auth {
+        auth.password = PASSWORD_STAND_IN.into();
+    }
+    let request = match (&record.method, &record.target) {
+        (Some(method), Some(target)) => {
+            let version = record.version.map_or("HTTP/1.1", |v| v.as_str());
+            let mut text = format!("{method} {target} {version}\r\n");
+            if let Some(host) = host_of(method, target) {
+                text.push_str(&format!("Host: {host}\r\n"));
+            }
+            if let Some(auth) = settings
+                .auth
+                .as_ref()
+                .filter(|_| record.status != Some(407))
+            {
+                let basic = STANDARD.encode(format!("{}:{}", auth.user, auth.password));
+                text.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
+            }
+            text.push_str("\r\n");
+            text
+        }
+        // The head never arrived: an empty request replays the head timeout.
+        _ => String::new(),
+    };
+    let dns = match (record.dns_failure, record.resolved.is_empty()) {
+        (Some(failure), _) => DnsScript::Fails(failure),
+        (None, false) => DnsScript::Resolves(record.resolved.clone()),
+        (None, true) => DnsScript::default(),
+    };
+    let connect = match (record.connect_failure, record.remote) {
+        // A failure followed by a success (another address) still connected.
+        (Some(failure), None) => ConnectScript::Fails(failure),
+        _ => ConnectScript::Connects,
+    };
+    let client_tls = match &record.sni_check {
+        None => ClientTls::Nothing,
+        Some(SniCheck::Match | SniCheck::Mismatch { .. }) => match &record.sni {
+            Some(sni) => ClientTls::Sni(sni.clone()),
+            None => ClientTls::NoSni,
+        },
+        Some(SniCheck::Ech { outer }) => ClientTls::Sni(outer.clone()),
+        Some(SniCheck::NoSni | SniCheck::IpTarget) => ClientTls::NoSni,
+        Some(SniCheck::NotTls | SniCheck::Malformed) => ClientTls::NotTls,
+    };
+    let origin = match (
+        record.upstream_failure,
+        record.status,
+        record.rule.is_some(),
+    ) {
+        (Some(failure), ..) => OriginScript::Fails(failure),
+        // A status without a rule of Burrow's came from the origin.
+        (None, Some(status), false) if !record.tunnel => OriginScript::Responds {
+            status,
+            reason: burrow_core::response::reason(status).to_string(),
+            headers: vec![("Content-Length".into(), "0".into())],
+            body: String::new(),
+        },
+        _ => OriginScript::default(),
+    };
+    Scenario {
+        request,
+        settings,
+        client: record.client,
+        listener,
+        dns,
+        connect,
+        client_tls,
+        origin,
+    }
+}
+
+/// The scenario with its simulator fragment.
+pub fn link_for(
+    record: &ConnectionRecord,
+    settings: &Settings,
+    listener: Option<SocketAddr>,
+) -> SimulatorLink {
+    let scenario = scenario_for(record, settings, listener);
+    let fragment = fragment(&scenario);
+    SimulatorLink { scenario, fragment }
+}
+
+/// `s=` + the scenario JSON in unpadded base64url.
+pub fn fragment(scenario: &Scenario) -> String {
+    let json = serde_json::to_string(scenario).expect("scenarios always serialise");
+    format!("s={}", URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The Host field a client would have sent with this request line.
+fn host_of(method: &str, target: &str) -> Option<String> {
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return Some(target.to_string());
+    }
+    let (_, rest) = target.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(rest[..end].to_string()).filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burrow_core::head::Version;
+    use burrow_core::log::{CloseReason, Event};
+    use burrow_core::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
+    use burrow_core::simulate::simulate;
+    use burrow_core::{After, ProxyError};
+
+    fn record(events: &[Event]) -> ConnectionRecord {
+        let mut r = ConnectionRecord::new(1);
+        let mut all = vec![Event::Accepted {
+            client: "127.0.0.1:40000".parse().unwrap(),
+            listener: "127.0.0.1:8080".parse().unwrap(),
+        }];
+        all.extend_from_slice(events);
+        for (at, e) in all.iter().enumerate() {
+            r.apply(at as u64, e);
+        }
+        r
+    }
+
+    fn request(method: &str, target: &str) -> Event {
+        Event::Request {
+            method: method.into(),
+            target: target.into(),
+            version: Version::Http11,
+        }
+    }
+
+    fn responded(status: u16, error: Option<ProxyError>, after: After) -> Event {
+        Event::Responded {
+            status,
+            error,
+            rule: "rule".into(),
+            after,
+        }
+    }
+
+    #[test]
+    fn a_tunnel_replays_to_the_same_answer() {
+        let r = record(&[
+            request("CONNECT", "example.com:443"),
+            Event::Resolved {
+                addrs: vec!["93.184.215.14".parse().unwrap()],
+            },
+            Event::Connected {
+                addr: "93.184.215.14:443".parse().unwrap(),
+            },
+            responded(200, None, After::Tunnel),
+            Event::Tls {
+                check: SniCheck::Match,
+                sni: Some("example.com".into()),
+                alpn: vec!["h2".into()],
+            },
+            Event::Closed {
+                reason: CloseReason::ClientFin,
+            },
+        ]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(
+            s.request,
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        );
+        assert_eq!(
+            s.dns,
+            DnsScript::Resolves(vec!["93.184.215.14".parse().unwrap()])
+        );
+        assert_eq!(s.connect, ConnectScript::Connects);
+        assert_eq!(s.client_tls, ClientTls::Sni("example.com".into()));
+        assert_eq!(s.client, Some("127.0.0.1:40000".parse().unwrap()));
+        let t = simulate(&s);
+        assert_eq!(t.status, Some(200));
+        assert_eq!(t.after, After::Tunnel);
+    }
+
+    #[test]
+    fn a_dns_failure_replays_as_a_502() {
+        let r = record(&[
+            request("CONNECT", "nowhere.invalid:443"),
+            Event::DnsFailed {
+                failure: DnsFailure::NoSuchHost,
+            },
+            responded(502, Some(ProxyError::DnsError), After::Close),
+        ]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(s.dns, DnsScript::Fails(DnsFailure::NoSuchHost));
+        assert_eq!(s.origin, OriginScript::default());
+        let t = simulate(&s);
+        assert_eq!(t.status, Some(502));
+        assert_eq!(t.record.error, Some(ProxyError::DnsError));
+    }
+
+    #[test]
+    fn a_refused_connect_is_kept_but_a_later_success_wins() {
+        let refused = Event::ConnectFailed {
+            addr: "192.0.2.1:443".parse().unwrap(),
+            failure: ConnectFailure::Refused,
+        };
+        let r = record(&[request("CONNECT", "a.test:443"), refused.clone()]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(s.connect, ConnectScript::Fails(ConnectFailure::Refused));
+        assert_eq!(simulate(&s).status, Some(502));
+
+        let r = record(&[
+            request("CONNECT", "a.test:443"),
+            refused,
+            Event::Connected {
+                addr: "192.0.2.2:443".parse().unwrap(),
+            },
+        ]);
+        assert_eq!(
+            scenario_for(&r, &Settings::default(), None).connect,
+            ConnectScript::Connects
+        );
+    }
+
+    #[test]
+    fn forwarded_requests_carry_the_host_and_the_origin_answer() {
+        let r = record(&[
+            request("GET", "http://example.org:8080/a?b"),
+            Event::OriginResponded { status: 404 },
+        ]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(
+            s.request,
+            "GET http://example.org:8080/a?b HTTP/1.1\r\nHost: example.org:8080\r\n\r\n"
+        );
+        assert!(matches!(
+            s.origin,
+            OriginScript::Responds { status: 404, .. }
+        ));
+        assert_eq!(simulate(&s).status, Some(404));
+
+        let r = record(&[
+            request("GET", "http://example.org/"),
+            Event::UpstreamFailed {
+                failure: UpstreamFailure::Closed,
+            },
+        ]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(s.origin, OriginScript::Fails(UpstreamFailure::Closed));
+    }
+
+    #[test]
+    fn tls_peeks_map_to_what_the_client_sent() {
+        let tls = |check, sni: Option<&str>| {
+            let r = record(&[Event::Tls {
+                check,
+                sni: sni.map(String::from),
+                alpn: vec![],
+            }]);
+            scenario_for(&r, &Settings::default(), None).client_tls
+        };
+        let mismatch = SniCheck::Mismatch {
+            sni: "other.test".into(),
+        };
+        assert_eq!(
+            tls(mismatch, Some("other.test")),
+            ClientTls::Sni("other.test".into())
+        );
+        assert_eq!(tls(SniCheck::NoSni, None), ClientTls::NoSni);
+        assert_eq!(tls(SniCheck::NotTls, None), ClientTls::NotTls);
+        assert_eq!(
+            tls(
+                SniCheck::Ech {
+                    outer: "cover.test".into()
+                },
+                Some("cover.test")
+            ),
+            ClientTls::Sni("cover.test".into())
+        );
+    }
+
+    #[test]
+    fn a_connection_without_a_request_replays_the_head_timeout() {
+        let r = record(&[Event::Closed {
+            reason: CloseReason::HeadTimeout,
+        }]);
+        let s = scenario_for(&r, &Settings::default(), None);
+        assert_eq!(s.request, "");
+        assert_eq!(s.client_tls, ClientTls::Nothing);
+    }
+
+    #[test]
+    fn the_password_stays_out_and_authenticated_requests_still_pass() {
+        let settings = Settings {
+            auth: Some(burrow_core::settings::Credentials {
+                user: "me".into(),
+                password: "s3cret".into(),
+            }),
+            ..Settings::default()
+        };
+        let ok = record(&[
+            request("CONNECT", "example.com:443"),
+            responded(200, None, After::Tunnel),
+        ]);
+        let link = link_for(&ok, &settings, None);
+        assert!(!serde_json::to_string(&link).unwrap().contains("s3cret"));
+        assert!(link
+            .scenario
+            .request
+            .contains("Proxy-Authorization: Basic "));
+        assert_eq!(simulate(&link.scenario).status, Some(200));
+
+        let refused = record(&[
+            request("CONNECT", "example.com:443"),
+            responded(407, None, After::Close),
+        ]);
+        let s = scenario_for(&refused, &settings, None);
+        assert!(!s.request.contains("Proxy-Authorization"));
+        assert_eq!(simulate(&s).status, Some(407));
+    }
+
+    #[test]
+    fn the_fragment_is_base64url_json_of_the_scenario() {
+        let r = record(&[request("CONNECT", "example.com:443")]);
+        let link = link_for(&r, &Settings::default(), None);
+        let b64 = link.fragment.strip_prefix("s=").unwrap();
+        assert!(!b64.contains(['+', '/', '=']));
+        let json = URL_SAFE_NO_PAD.decode(b64).unwrap();
+        let back: Scenario = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, link.scenario);
+    }
+}

@@ -1,0 +1,443 @@
+//! The desktop app without a display: the controller with the real engine on
+//! loopback, and the Tauri commands and tray handler on the mock runtime.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use burrow_core::Settings;
+use burrow_desktop::log_store::{LogStore, DEFAULT_CAP};
+use burrow_desktop::settings_file::{self, Paths, SavedState};
+use burrow_desktop::state::{Controller, Power};
+use burrow_desktop::tray::{self, MenuId};
+use burrow_desktop::{builder, AppState};
+use serde_json::{json, Value};
+use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
+
+// ------------------------------------------------------------------ helpers
+
+/// A fresh directory for one test's settings files.
+fn temp_paths(name: &str) -> Paths {
+    let dir = std::env::temp_dir().join(format!("burrow-desktop-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Paths::for_settings(dir.join("settings.json"))
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn settings_on(port: u16) -> Settings {
+    let mut s = Settings {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        allowed_ports: "1-65535".parse().unwrap(),
+        ..Settings::default()
+    };
+    s.timeouts.shutdown_grace = 0.2;
+    s
+}
+
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+fn controller(name: &str, settings: Settings) -> Controller {
+    let paths = temp_paths(name);
+    settings_file::save_settings(&paths.settings, &settings).unwrap();
+    let store = Arc::new(Mutex::new(LogStore::new(DEFAULT_CAP)));
+    Controller::open(paths, store).0
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An origin that echoes every byte back.
+fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Opens a CONNECT tunnel to `origin` through `proxy`, sends `data`, reads the echo, closes.
+fn tunnel(proxy: SocketAddr, origin: SocketAddr, data: &[u8]) -> String {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    s.write_all(data).unwrap();
+    let mut echo = vec![0; data.len()];
+    s.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, data);
+    String::from_utf8(head).unwrap()
+}
+
+fn mock_app(paths: Paths) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let (state, _) = AppState::open(paths);
+    let app = builder(mock_builder(), state)
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    (app, w)
+}
+
+/// Calls a command the way the page does.
+fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    tauri::test::get_ipc_response(
+        w,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|r| r.deserialize::<Value>().unwrap())
+}
+
+fn state(app: &App<MockRuntime>) -> tauri::State<'_, AppState> {
+    app.state::<AppState>()
+}
+
+// ------------------------------------------------------------------ controller
+
+#[tokio::test(flavor = "multi_thread")]
+async fn toggling_starts_and_stops_the_listener() {
+    let port = free_port();
+    let c = controller("toggle", settings_on(port));
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert_eq!(c.status().power, Power::Off);
+    assert_eq!(c.status().line, "Off");
+
+    let s = c.set_on(true).await.unwrap();
+    assert_eq!(s.power, Power::On);
+    assert_eq!(s.address, Some(addr));
+    assert_eq!(s.line, format!("Listening on {addr} · no tunnels"));
+    assert!(accepts(addr));
+    assert!(settings_file::load_state(&c.paths().state).proxy_on);
+
+    let s = c.set_on(false).await.unwrap();
+    assert_eq!(s.power, Power::Off);
+    assert!(!accepts(addr), "the port still accepts after turning off");
+    assert!(!settings_file::load_state(&c.paths().state).proxy_on);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_settings_restart_the_listener_on_the_new_port() {
+    let (old_port, new_port) = (free_port(), free_port());
+    let c = controller("restart", settings_on(old_port));
+    c.set_on(true).await.unwrap();
+    let old = SocketAddr::from((Ipv4Addr::LOCALHOST, old_port));
+    let new = SocketAddr::from((Ipv4Addr::LOCALHOST, new_port));
+
+    let s = c.apply(settings_on(new_port)).await.unwrap();
+    assert_eq!(s.address, Some(new));
+    assert!(accepts(new));
+    assert!(!accepts(old));
+    assert_eq!(
+        settings_file::load_settings(&c.paths().settings)
+            .unwrap()
+            .listen,
+        new
+    );
+
+    // Same port, other values: stop, then start again with the new values.
+    let mut changed = settings_on(new_port);
+    changed.timeouts.connect = 3.0;
+    let s = c.apply(changed.clone()).await.unwrap();
+    assert_eq!(s.power, Power::On);
+    assert!(accepts(new));
+    assert_eq!(c.settings(), changed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_in_use_is_reported_and_the_old_listener_kept() {
+    let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let port = free_port();
+    let c = controller("busy", settings_on(port));
+    c.set_on(true).await.unwrap();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+
+    let e = c.apply(settings_on(busy_port)).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "port 127.0.0.1:{busy_port} is already in use: stop the other program or choose another port"
+        )
+    );
+    assert_eq!(e.code(), "port_in_use");
+    assert_eq!(e.field(), Some("listen"));
+    // The old listener, the settings and the file are untouched.
+    let s = c.status();
+    assert_eq!((s.power, s.address), (Power::On, Some(addr)));
+    assert!(accepts(addr));
+    assert_eq!(c.settings().listen, addr);
+    assert_eq!(
+        settings_file::load_settings(&c.paths().settings)
+            .unwrap()
+            .listen,
+        addr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn turning_on_onto_a_busy_port_shows_the_error_state() {
+    let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let c = controller("busy-start", settings_on(port));
+    let e = c.set_on(true).await.unwrap_err();
+    let s = c.status();
+    assert_eq!(s.power, Power::Error);
+    assert!(s.wanted);
+    assert_eq!(s.line, e.to_string());
+    // Choosing a free port from the error state starts the proxy.
+    let free = free_port();
+    let s = c.apply(settings_on(free)).await.unwrap();
+    assert_eq!(s.power, Power::On);
+    assert!(accepts(SocketAddr::from((Ipv4Addr::LOCALHOST, free))));
+    drop(busy);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_settings_change_nothing() {
+    let port = free_port();
+    let c = controller("invalid", settings_on(port));
+    c.set_on(true).await.unwrap();
+    let mut bad = settings_on(port);
+    bad.listen = "0.0.0.0:9".parse().unwrap();
+    let e = c.apply(bad).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_settings");
+    assert_eq!(e.field(), Some("listen"));
+    assert!(e.to_string().contains("set a user and password"));
+    assert_eq!(c.settings(), settings_on(port));
+    assert_eq!(c.status().power, Power::On);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tunnel_shows_up_in_the_log_with_its_bytes() {
+    let origin = echo_server();
+    let c = controller("tunnel", settings_on(0));
+    let proxy = c.set_on(true).await.unwrap().address.unwrap();
+    let head = tunnel(proxy, origin, b"hello burrow");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    let store = c.store().clone();
+    wait_for("the closed tunnel record", || {
+        let s = store.lock().unwrap();
+        s.get(1).is_some_and(|r| !r.is_open() && r.bytes_down == 12)
+    });
+    let s = store.lock().unwrap();
+    let r = s.get(1).unwrap();
+    assert_eq!(r.target.as_deref(), Some(origin.to_string().as_str()));
+    assert_eq!(r.status, Some(200));
+    assert!(r.tunnel);
+    assert_eq!((r.bytes_up, r.bytes_down), (12, 12));
+    assert_eq!(s.totals().tunnels, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quitting_keeps_the_on_choice_for_the_next_launch() {
+    let c = controller("remember", settings_on(0));
+    let addr = c.set_on(true).await.unwrap().address.unwrap();
+    c.shutdown().await;
+    assert!(!accepts(addr));
+    let paths = c.paths().clone();
+    let store = Arc::new(Mutex::new(LogStore::new(10)));
+    let (_, restore) = Controller::open(paths.clone(), store.clone());
+    assert!(restore);
+    settings_file::save_state(&paths.state, SavedState { proxy_on: false }).unwrap();
+    assert!(!Controller::open(paths.clone(), store.clone()).1);
+
+    // A broken settings file is an error state, never restored over, never rewritten.
+    settings_file::save_state(&paths.state, SavedState { proxy_on: true }).unwrap();
+    std::fs::write(&paths.settings, "{").unwrap();
+    let (c, restore) = Controller::open(paths.clone(), store);
+    assert!(!restore);
+    assert_eq!(c.status().power, Power::Error);
+    assert!(c.status().line.contains("settings.json"));
+    assert_eq!(std::fs::read_to_string(&paths.settings).unwrap(), "{");
+}
+
+// ------------------------------------------------------------------ Tauri (mock runtime)
+
+#[test]
+fn the_tray_and_the_window_drive_the_same_state() {
+    let paths = temp_paths("tray");
+    settings_file::save_settings(&paths.settings, &settings_on(0)).unwrap();
+    let (app, w) = mock_app(paths);
+    let handle = app.handle().clone();
+
+    // Tray "Proxy on" turns it on…
+    tauri::async_runtime::block_on(tray::handle(&handle, MenuId::ProxyOn)).unwrap();
+    let status = invoke(&w, "get_status", json!({})).unwrap();
+    assert_eq!(status["power"], "on");
+    assert_eq!(status["wanted"], true);
+    let addr: SocketAddr = status["address"].as_str().unwrap().parse().unwrap();
+    assert!(accepts(addr));
+
+    // …the window's switch turns it off…
+    let status = invoke(&w, "set_proxy", json!({"on": false})).unwrap();
+    assert_eq!(status["power"], "off");
+    assert!(!accepts(addr));
+    assert_eq!(state(&app).controller.status().power, Power::Off);
+
+    // …and both see each other's changes.
+    let status = invoke(&w, "set_proxy", json!({"on": true})).unwrap();
+    assert_eq!(status["power"], "on");
+    let addr: SocketAddr = status["address"].as_str().unwrap().parse().unwrap();
+    tauri::async_runtime::block_on(tray::handle(&handle, MenuId::ProxyOn)).unwrap();
+    assert_eq!(state(&app).controller.status().power, Power::Off);
+    assert!(!accepts(addr));
+
+    // "Copy proxy address" answers with the same URL the window shows.
+    let url = invoke(&w, "copy_address", json!({})).unwrap();
+    assert_eq!(url, json!(state(&app).controller.status().proxy_url));
+}
+
+#[test]
+fn settings_commands_apply_save_and_report_errors_by_field() {
+    let paths = temp_paths("settings-cmd");
+    settings_file::save_settings(&paths.settings, &settings_on(free_port())).unwrap();
+    let (app, w) = mock_app(paths.clone());
+
+    let view = invoke(&w, "get_settings", json!({})).unwrap();
+    assert_eq!(view["path"], paths.settings.display().to_string());
+    let mut form = view["settings"].clone();
+
+    // A port already in use: the engine's message, on the listen field.
+    let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    invoke(&w, "set_proxy", json!({"on": true})).unwrap();
+    let before = state(&app).controller.status();
+    form["listen"] = json!(format!("127.0.0.1:{busy_port}"));
+    let err = invoke(&w, "save_settings", json!({ "settings": form })).unwrap_err();
+    assert_eq!(
+        err,
+        json!({
+            "code": "port_in_use",
+            "message": format!("port 127.0.0.1:{busy_port} is already in use: stop the other program or choose another port"),
+            "field": "listen",
+        })
+    );
+    assert_eq!(state(&app).controller.status(), before);
+
+    // A value core refuses.
+    form["listen"] = view["settings"]["listen"].clone();
+    form["timeouts"]["dns"] = json!(0);
+    let err = invoke(&w, "save_settings", json!({ "settings": form })).unwrap_err();
+    assert_eq!(err["code"], "invalid_settings");
+    assert_eq!(err["field"], "timeouts.dns");
+
+    // A good change is applied and saved.
+    let port = free_port();
+    form["timeouts"]["dns"] = json!(4);
+    form["listen"] = json!(format!("127.0.0.1:{port}"));
+    let status = invoke(&w, "save_settings", json!({ "settings": form })).unwrap();
+    assert_eq!(status["address"], format!("127.0.0.1:{port}"));
+    let saved = settings_file::load_settings(&paths.settings).unwrap();
+    assert_eq!(saved.listen.port(), port);
+    assert_eq!(saved.timeouts.dns, 4.0);
+    invoke(&w, "set_proxy", json!({"on": false})).unwrap();
+}
+
+#[test]
+fn command_errors_reach_the_page_as_code_and_message() {
+    let (_app, w) = mock_app(temp_paths("errors"));
+    let err = invoke(&w, "open_in_simulator", json!({"key": 999})).unwrap_err();
+    assert_eq!(
+        err,
+        json!({"code": "no_record", "message": "connection #999 is no longer in the log"})
+    );
+}
+
+#[test]
+fn a_logged_tunnel_opens_in_the_simulator() {
+    let origin = echo_server();
+    let paths = temp_paths("sim");
+    settings_file::save_settings(&paths.settings, &settings_on(0)).unwrap();
+    let (app, w) = mock_app(paths);
+    let status = invoke(&w, "set_proxy", json!({"on": true})).unwrap();
+    let proxy: SocketAddr = status["address"].as_str().unwrap().parse().unwrap();
+    tunnel(proxy, origin, b"ping");
+    wait_for("the record", || {
+        state(&app).store().get(1).is_some_and(|r| !r.is_open())
+    });
+    let link = invoke(&w, "open_in_simulator", json!({"key": 1})).unwrap();
+    assert_eq!(
+        link["scenario"]["request"],
+        format!("CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n")
+    );
+    assert_eq!(link["scenario"]["listener"], proxy.to_string());
+    assert!(link["fragment"].as_str().unwrap().starts_with("s="));
+    invoke(&w, "set_proxy", json!({"on": false})).unwrap();
+}
+
+#[test]
+fn every_command_is_allowed_by_the_capability_file() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("capabilities/default.json");
+    let caps: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let granted: Vec<&str> = caps["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        granted.contains(&"core:default"),
+        "events need core:default"
+    );
+    for name in burrow_desktop::commands::NAMES {
+        let permission = format!("allow-{}", name.replace('_', "-"));
+        assert!(
+            granted.contains(&permission.as_str()),
+            "{permission} missing"
+        );
+    }
+    let build_rs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs")).unwrap();
+    for name in burrow_desktop::commands::NAMES {
+        assert!(
+            build_rs.contains(&format!("\"{name}\"")),
+            "{name} missing in build.rs"
+        );
+    }
+}
