@@ -73,12 +73,17 @@ where
         totals: [tunnel.base.0, tunnel.base.1],
         last_traffic: now,
         last_activity: now,
+        unreported: false,
     };
     let mut up = Half::new(early);
     let mut down = Half::new(&[]);
     let mut first_fin = None;
     let idle = tunnel.idle;
     let mut sleep = pin!(tokio::time::sleep_until(now + idle));
+    // Reports counts that arrived too soon after the last `Traffic`, so a
+    // burst followed by silence still shows up while the tunnel is open.
+    let mut report = pin!(tokio::time::sleep_until(now + TRAFFIC_EVERY));
+    let mut report_armed = false;
     let mut cut = pin!(tunnel.cut.cancelled());
     let reason = poll_fn(|cx| {
         if cut.as_mut().poll(cx).is_ready() {
@@ -104,6 +109,16 @@ where
         }
         if up.done && down.done {
             return Poll::Ready(first_fin.unwrap_or(CloseReason::ClientFin));
+        }
+        if watch.unreported && !report_armed {
+            report.as_mut().reset(watch.last_traffic + TRAFFIC_EVERY);
+            report_armed = true;
+        }
+        if report_armed && report.as_mut().poll(cx).is_ready() {
+            report_armed = false;
+            if watch.unreported {
+                watch.report(Instant::now());
+            }
         }
         // The timer is only re-armed when it fires, not per chunk.
         while sleep.as_mut().poll(cx).is_ready() {
@@ -251,9 +266,20 @@ struct Watch<'a> {
     totals: [u64; 2],
     last_traffic: Instant,
     last_activity: Instant,
+    /// Bytes were counted since the last `Traffic`.
+    unreported: bool,
 }
 
 impl Watch<'_> {
+    fn report(&mut self, now: Instant) {
+        self.last_traffic = now;
+        self.unreported = false;
+        self.emitter.emit(Event::Traffic {
+            up: self.totals[0],
+            down: self.totals[1],
+        });
+    }
+
     fn wrote(&mut self, dir: Dir, bytes: &[u8]) {
         let i = dir as usize;
         self.totals[i] += bytes.len() as u64;
@@ -276,12 +302,9 @@ impl Watch<'_> {
         }
         let now = Instant::now();
         self.last_activity = now;
+        self.unreported = true;
         if now.duration_since(self.last_traffic) >= TRAFFIC_EVERY {
-            self.last_traffic = now;
-            self.emitter.emit(Event::Traffic {
-                up: self.totals[0],
-                down: self.totals[1],
-            });
+            self.report(now);
         }
     }
 }
@@ -554,7 +577,30 @@ mod tests {
             .filter(|e| matches!(e, Event::Traffic { .. }))
             .count();
         // One second of writes every 100 ms: at most one event per 250 ms.
-        assert!((1..=4).contains(&traffic), "{traffic}");
+        assert!((1..=5).contains(&traffic), "{traffic}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_then_silence_is_still_reported_while_open() {
+        let s = setup();
+        let mut rx = s.rx.resubscribe();
+        let (mut client, mut pc, mut pu, mut server) = pipes();
+        let apps = async {
+            client.write_all(b"abc").await.unwrap();
+            let mut got = [0; 3];
+            server.read_exact(&mut got).await.unwrap();
+            // Well past the throttle, with the tunnel still open.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let seen = events(&mut rx);
+            client.shutdown().await.unwrap();
+            server.shutdown().await.unwrap();
+            seen
+        };
+        let (_, seen) = tokio::join!(relay(&mut pc, &mut pu, b"", tunnel(&s, 60, None)), apps);
+        assert!(
+            seen.contains(&Event::Traffic { up: 3, down: 0 }),
+            "{seen:?}"
+        );
     }
 
     /// A minimal ClientHello naming `sni` and offering h2.

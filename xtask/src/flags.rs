@@ -10,12 +10,13 @@ Commands:
   install                  Install what is missing: the wasm32 target, Debian packages,
                            wasm-bindgen-cli (pinned to Cargo.lock) and tauri-driver
   ci                       install, fmt, clippy, tests (in a loopback-only network namespace),
-                           wasm build and tests, web bundle, desktop and browser end-to-end tests
-                           (BURROW_CI_ALLOW_MISSING=1 turns a missing crate or test into a warning)
+                           wasm build and tests, web bundle, desktop and browser end-to-end tests,
+                           the desktop app's Windows type check
   web [--no-serve] [--port N]
                            Build the simulator into target/web/ and serve it on 127.0.0.1
                            (port 0, the default, lets the OS choose)
-  desktop [-- args...]     Run the desktop app (cargo run -p burrow-desktop -- args)
+  desktop [-- args...]     Build the simulator, then run the desktop app
+                           (cargo run -p burrow-desktop -- args)
   bench [-- args...]       Build the release proxy and run the bench harness with args
   help                     Show this text";
 

@@ -69,13 +69,25 @@ pub fn ensure_binaryen() -> Result<()> {
 
 /// Adds the `wasm32-unknown-unknown` rustup target unless it is installed.
 pub fn ensure_wasm_target() -> Result<()> {
+    ensure_target(WASM_TARGET)
+}
+
+fn ensure_target(target: &str) -> Result<()> {
     let installed = cmd::probe(&mut cmd::new("rustup", &["target", "list", "--installed"]))
         .context("`rustup target list --installed` failed; is rustup installed?")?;
-    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
-        println!("rustup target {WASM_TARGET}: installed");
+    if installed.lines().any(|l| l.trim() == target) {
+        println!("rustup target {target}: installed");
         return Ok(());
     }
-    cmd::run(&mut cmd::new("rustup", &["target", "add", WASM_TARGET]))
+    cmd::run(&mut cmd::new("rustup", &["target", "add", target]))
+}
+
+/// The Windows target the desktop app is type-checked for.
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
+
+/// Adds the Windows rustup target (for `cargo check` only) unless it is installed.
+pub fn ensure_windows_target() -> Result<()> {
+    ensure_target(WINDOWS_TARGET)
 }
 
 /// Installs the Debian packages of `packages` that are not installed yet, in one apt call.
