@@ -6,21 +6,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Every app command; each gets an `allow-<name>` permission that
-/// `capabilities/default.json` grants to the main window (`commands::NAMES` is the same list).
-const COMMANDS: &[&str] = &[
-    "get_status",
-    "set_proxy",
-    "get_settings",
-    "save_settings",
-    "subscribe_log",
-    "clear_log",
-    "export_log",
-    "open_in_simulator",
-    "copy_address",
-    "quit",
-    "app_info",
-];
+// `NAMES`: every app command. Each gets an `allow-<name>` permission that
+// `capabilities/default.json` grants to the main window.
+include!("src/command_names.rs");
 
 const NOT_BUILT: &str = "<!doctype html>
 <html lang=\"en\"><head><meta charset=\"utf-8\"><title>Simulator not built</title>
@@ -53,7 +41,7 @@ fn main() {
         fs::create_dir_all(&sim).expect("creating desktop/dist/simulator");
         fs::write(sim.join("index.html"), NOT_BUILT).expect("writing the simulator placeholder");
     }
-    let manifest = tauri_build::AppManifest::new().commands(COMMANDS);
+    let manifest = tauri_build::AppManifest::new().commands(NAMES);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build failed");
 }

@@ -19,20 +19,8 @@ use crate::scenario::{self, SimulatorLink};
 use crate::settings_file;
 use crate::state::Status;
 
-/// The names of all commands, for `build.rs`'s permission list and the tests.
-pub const NAMES: &[&str] = &[
-    "get_status",
-    "set_proxy",
-    "get_settings",
-    "save_settings",
-    "subscribe_log",
-    "clear_log",
-    "export_log",
-    "open_in_simulator",
-    "copy_address",
-    "quit",
-    "app_info",
-];
+// `NAMES`: the one list of command names, shared with `build.rs`.
+include!("command_names.rs");
 
 /// The proxy's status now.
 #[tauri::command]
@@ -186,25 +174,14 @@ fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `burrow-log-20260127-093005Z.jsonl` for a Unix time (UTC).
+/// `burrow-log-20260127T093005Z.jsonl` for a Unix time (UTC): the access
+/// log's timestamp without separators, so names sort by time.
 fn export_name(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-    format!("burrow-log-{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}Z.jsonl")
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let stamp: String = burrow_proxy::access_log::rfc3339(unix.saturating_mul(1000))
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    format!("burrow-log-{stamp}.jsonl")
 }
 
 #[cfg(test)]
@@ -214,10 +191,10 @@ mod tests {
 
     #[test]
     fn export_names_are_utc_timestamps() {
-        assert_eq!(export_name(0), "burrow-log-19700101-000000Z.jsonl");
+        assert_eq!(export_name(0), "burrow-log-19700101T000000Z.jsonl");
         assert_eq!(
             export_name(1_709_210_096),
-            "burrow-log-20240229-123456Z.jsonl"
+            "burrow-log-20240229T123456Z.jsonl"
         );
     }
 

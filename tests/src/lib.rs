@@ -16,6 +16,9 @@
 //!
 //! Every wait is bounded by [`TIMEOUT`], so a broken engine fails a test
 //! instead of hanging it.
+//!
+//! The two UI tests (the web simulator in headless Chromium, the desktop app
+//! under tauri-driver) share one small WebDriver client: [`webdriver`].
 
 use std::time::Duration;
 
@@ -27,6 +30,7 @@ pub mod net;
 pub mod origin;
 pub mod proxy;
 pub mod tls;
+pub mod webdriver;
 
 pub use client::{Client, Ending, Reply};
 pub use events::Events;

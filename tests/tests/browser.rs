@@ -14,26 +14,37 @@
 //! a free loopback port, and checks: no console errors, the default answer,
 //! every preset selected through the UI (status, diagram steps, and the
 //! scenario the page sends equals the one in presets.json), a shared link
-//! restoring its scenario, keyboard stepping, and a narrow window. It saves
+//! restoring its scenario, keyboard stepping, a narrow window, and a whole
+//! scenario from a link (as the desktop app's "Open in simulator" makes it)
+//! kept whole: fields without a control still reach the core. It saves
 //! screenshots in `target/screenshots/`. A missing page or chromedriver
 //! fails the test with what to run; it never passes silently.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use burrow_core::settings::Timeouts;
+use burrow_core::simulate::{simulate, OriginScript, Scenario};
+use burrow_core::Settings;
+use burrow_tests::webdriver::{free_port, target_dir, Driver, Session, TempDir, Timing};
 use serde_json::{json, Value};
 
 /// The presets the page offers, with the answer each must give.
 const PRESETS: &str = include_str!("../../web/www/presets.json");
 
-/// Every wait in this test is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
+/// Every wait in this test is bounded by this, polling every 50 ms.
+const TIMING: Timing = Timing {
+    wait: Duration::from_secs(20),
+    poll: Duration::from_millis(50),
+};
 
 const CHROME_ARGS: &[&str] = &[
     "--headless=new",
@@ -56,9 +67,9 @@ fn simulator_in_headless_chromium() {
         web.display()
     );
     let server = StaticServer::start(web);
-    let driver = ChromeDriver::start();
+    let driver = chromedriver();
     let profile = TempDir::new("burrow-browser-profile");
-    let b = driver.session(&profile.0);
+    let b = chromium(&driver, profile.path());
     let base = format!("http://127.0.0.1:{}/", server.port);
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("creating target/screenshots");
@@ -81,6 +92,7 @@ fn simulator_in_headless_chromium() {
     shared_link_restores(&b, &base);
     narrow_window(&b, &shots);
     dark_scheme(&b, &shots);
+    loaded_scenario_kept_whole(&b, &base, &shots);
 
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
@@ -267,122 +279,212 @@ fn dark_scheme(b: &Browser, shots: &Path) {
     b.save_screenshot(&shots.join("simulator-dark-403.png"));
 }
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the workspace root")
-            .join("target"),
+/// A whole scenario in the link, as the desktop app's "Open in simulator"
+/// makes it: settings without a control (`deny_hosts`, a timeout), the
+/// client's address and a custom origin answer (404) are noted on the page,
+/// reach the core unchanged and stay in the link the page shares, until
+/// "Use defaults" drops them.
+fn loaded_scenario_kept_whole(b: &Browser, base: &str, shots: &Path) {
+    // The page's defaults for what it has no control for are the core's.
+    let defaults = b.script("return window.burrowSimulator.defaults()", json!([]));
+    // (Compared as settings: the page gives back 30 where the core wrote 30.0.)
+    let mut page = serde_json::to_value(Settings::default()).expect("settings JSON");
+    for (key, value) in defaults["settings"].as_object().expect("default settings") {
+        page[key] = value.clone();
     }
+    assert_eq!(
+        serde_json::from_value::<Settings>(page).expect("the page's default settings"),
+        Settings::default(),
+        "the page's DEFAULTS.settings is not the core's"
+    );
+    let setting_keys = serde_json::to_value(Settings::default()).expect("settings JSON");
+    for key in setting_keys.as_object().expect("settings object").keys() {
+        assert!(
+            ["listen", "allowed_ports", "auth"].contains(&key.as_str())
+                || defaults["settings"].get(key).is_some(),
+            "the page's DEFAULTS.settings lacks {key}"
+        );
+    }
+    assert_eq!(
+        serde_json::from_value::<OriginScript>(defaults["origin"].clone()).ok(),
+        Some(OriginScript::default()),
+        "the page's DEFAULTS.origin is not the core's"
+    );
+    let default_client = simulate(&Scenario::default()).record.client;
+    assert_eq!(
+        defaults["client"].as_str(),
+        default_client.map(|c| c.to_string()).as_deref(),
+        "the page's DEFAULTS.client is not the core's"
+    );
+
+    b.post(
+        &b.path("/goog/cdp/execute"),
+        json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": []}}),
+    );
+    let mut scenario = Scenario {
+        request: "GET http://example.org/page HTTP/1.1\r\nHost: example.org\r\n\r\n".into(),
+        settings: Settings {
+            deny_hosts: vec!["blocked.example".into()],
+            timeouts: Timeouts {
+                connect: 2.0,
+                ..Timeouts::default()
+            },
+            ..Settings::default()
+        },
+        client: Some("127.0.0.1:40312".parse().expect("an address")),
+        origin: OriginScript::Responds {
+            status: 404,
+            reason: "Not Found".into(),
+            headers: vec![("Content-Length".into(), "0".into())],
+            body: String::new(),
+        },
+        ..Scenario::default()
+    };
+    let json = serde_json::to_string(&scenario).expect("scenario JSON");
+    assert_eq!(
+        simulate(&scenario).status,
+        Some(404),
+        "the core relays the 404"
+    );
+    b.open("about:blank");
+    b.open(&format!("{base}#s={}", URL_SAFE_NO_PAD.encode(json)));
+    assert_eq!(b.text("#status-code"), "404", "the origin's 404 is relayed");
+    assert_eq!(b.value("#origin"), "loaded");
+    assert!(b
+        .text("#origin option[value=\"loaded\"]")
+        .contains("404 Not Found"));
+    assert!(b.visible("#origin-loaded"));
+    let origin_note = b.text("#origin-loaded-text");
+    assert!(
+        origin_note.contains("Origin answers 404 Not Found"),
+        "{origin_note}"
+    );
+    assert!(b.visible("#settings-loaded"));
+    let note = b.text("#settings-loaded-text");
+    for item in [
+        "deny_hosts = blocked.example",
+        "timeouts.connect = 2 s",
+        "client = 127.0.0.1:40312",
+    ] {
+        assert!(note.contains(item), "{item:?} not in the note {note:?}");
+    }
+    assert!(
+        !note.contains("allow_hosts") && !note.contains("timeouts.dns"),
+        "{note}"
+    );
+    assert_eq!(
+        sent_scenario(b),
+        scenario,
+        "the page sends the loaded scenario"
+    );
+    assert_eq!(
+        linked_scenario(b),
+        scenario,
+        "the link keeps the loaded scenario"
+    );
+    b.wait_for_animation();
+    b.save_screenshot(&shots.join("simulator-loaded-404.png"));
+
+    // A CONNECT to the denied host: the loaded deny_hosts applies.
+    scenario.request =
+        "CONNECT blocked.example:443 HTTP/1.1\r\nHost: blocked.example:443\r\n\r\n".into();
+    assert_eq!(
+        simulate(&scenario).status,
+        Some(403),
+        "the core denies the host"
+    );
+    b.script(
+        "const t = document.getElementById('request'); \
+         t.value = arguments[0]; t.dispatchEvent(new Event('input'))",
+        json!([scenario.request.replace("\r\n", "\n")]),
+    );
+    b.wait_until("403 for the denied host", || {
+        b.text("#status-code") == "403"
+    });
+    assert_eq!(sent_scenario(b), scenario);
+    b.wait_until("the link to follow the edit", || {
+        linked_scenario(b) == scenario
+    });
+    let shared = linked_scenario(b);
+    assert_eq!(shared.settings.deny_hosts, ["blocked.example"]);
+    assert!(matches!(
+        shared.origin,
+        OriginScript::Responds { status: 404, .. }
+    ));
+
+    // "Use defaults" (from the keyboard) drops the loaded settings and client.
+    b.keys("#settings-defaults", "\u{E007}"); // Enter
+    scenario.settings = Settings::default();
+    scenario.client = None;
+    let status = simulate(&scenario).status.expect("a status").to_string();
+    assert_eq!(status, "200", "the core lets the host through by default");
+    b.wait_until("the defaults to apply", || b.text("#status-code") == status);
+    assert!(!b.visible("#settings-loaded"));
+    assert_eq!(
+        linked_scenario(b),
+        scenario,
+        "the link drops the loaded settings"
+    );
+    assert_eq!(b.value("#origin"), "loaded", "the origin answer is kept");
+
+    // And the origin's: back to the page's own options.
+    b.click("#origin-defaults");
+    scenario.origin = OriginScript::default();
+    b.wait_until("the origin note to go", || !b.visible("#origin-loaded"));
+    assert_eq!(b.value("#origin"), "responds");
+    assert_eq!(
+        b.script(
+            "return document.querySelectorAll('#origin option[value=\"loaded\"]').length",
+            json!([])
+        ),
+        json!(0),
+        "the \"as loaded\" option goes with the loaded answer"
+    );
+    assert_eq!(
+        b.script("return document.activeElement.id", json!([])),
+        json!("origin"),
+        "focus stays on the origin control"
+    );
+    assert_eq!(linked_scenario(b), scenario);
 }
 
-/// A WebDriver session.
-struct Browser {
-    port: u16,
-    session: String,
+/// The scenario the page sends to the core, read as the core reads it.
+fn sent_scenario(b: &Browser) -> Scenario {
+    let sent = b.script("return window.burrowSimulator.scenario()", json!([]));
+    serde_json::from_value(sent.clone())
+        .unwrap_or_else(|e| panic!("the page sends no scenario ({e}): {sent}"))
+}
+
+/// The scenario in the page's link.
+fn linked_scenario(b: &Browser) -> Scenario {
+    let hash = b.script("return location.hash", json!([]));
+    let hash = hash.as_str().unwrap_or_default();
+    let b64 = hash
+        .strip_prefix("#s=")
+        .unwrap_or_else(|| panic!("no scenario in the link: {hash:?}"));
+    let bytes = URL_SAFE_NO_PAD.decode(b64).expect("base64url in the link");
+    serde_json::from_slice(&bytes).expect("a scenario in the link")
+}
+
+/// The page under test: a WebDriver session plus what this page needs.
+struct Browser(Session);
+
+impl Deref for Browser {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl Browser {
-    fn path(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        webdriver(self.port, "POST", path, Some(&body))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        webdriver(self.port, "GET", path, None)
-    }
-
     /// Navigates and waits for the page to say it is ready.
     fn open(&self, url: &str) {
         self.post(&self.path("/url"), json!({ "url": url }));
         if url.starts_with("about:") {
             return;
         }
-        self.wait_until("the page to load", || {
-            let ready = self.script(
-                "return document.body && document.body.dataset.ready",
-                json!([]),
-            );
-            assert_ne!(
-                ready,
-                json!("failed"),
-                "the page failed: {}",
-                self.text("#fatal")
-            );
-            ready == json!("1")
-        });
-    }
-
-    fn script(&self, body: &str, args: Value) -> Value {
-        self.post(
-            &self.path("/execute/sync"),
-            json!({ "script": body, "args": args }),
-        )
-    }
-
-    fn find(&self, css: &str) -> String {
-        let found = self.post(
-            &self.path("/element"),
-            json!({ "using": "css selector", "value": css }),
-        );
-        found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_string()
-    }
-
-    fn click(&self, css: &str) {
-        let el = self.find(css);
-        self.post(&self.path(&format!("/element/{el}/click")), json!({}));
-    }
-
-    fn keys(&self, css: &str, text: &str) {
-        let el = self.find(css);
-        self.post(
-            &self.path(&format!("/element/{el}/value")),
-            json!({ "text": text }),
-        );
-    }
-
-    fn text(&self, css: &str) -> String {
-        let v = self.script(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
-            json!([css]),
-        );
-        v.as_str()
-            .unwrap_or_else(|| panic!("no element {css}"))
-            .trim()
-            .to_string()
-    }
-
-    fn value(&self, css: &str) -> String {
-        let v = self.script(
-            "return document.querySelector(arguments[0]).value",
-            json!([css]),
-        );
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    fn attr(&self, css: &str, name: &str) -> String {
-        let v = self.script(
-            "return document.querySelector(arguments[0]).getAttribute(arguments[1])",
-            json!([css, name]),
-        );
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    fn visible(&self, css: &str) -> bool {
-        let v = self.script(
-            "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0",
-            json!([css]),
-        );
-        v == json!(true)
+        self.wait_ready("the page to load", "#fatal");
     }
 
     /// The diagram's arrow labels, in order.
@@ -406,24 +508,6 @@ impl Browser {
         thread::sleep(Duration::from_millis(400));
     }
 
-    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !done() {
-            assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn save_screenshot(&self, path: &Path) {
-        let shot = self.get(&self.path("/screenshot"));
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot.as_str().expect("a base64 screenshot"))
-            .expect("screenshot base64");
-        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        println!("screenshot: {}", path.display());
-    }
-
     /// SEVERE browser log entries (console.error, uncaught exceptions, failed loads).
     fn console_errors(&self) -> Vec<String> {
         let logs = self.post(&self.path("/se/log"), json!({ "type": "browser" }));
@@ -436,182 +520,43 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Deleting the session makes chromedriver close its Chromium.
-        let _ = try_webdriver(
-            self.port,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-    }
-}
-
-/// chromedriver on a free loopback port; killed (by its PID) when dropped.
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-}
-
-impl ChromeDriver {
-    fn start() -> Self {
-        let exe = std::env::var_os("CHROMEDRIVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-        assert!(
-            exe.is_file(),
-            "{} not found: install Chromium and its driver (`apt-get install chromium chromium-driver`) \
-             or set CHROMEDRIVER to the chromedriver binary",
-            exe.display()
-        );
-        let port = free_port();
-        let child = Command::new(&exe)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
-        let driver = ChromeDriver { child, port };
-        let start = Instant::now();
-        loop {
-            if let Ok(status) = try_webdriver(port, "GET", "/status", None) {
-                if status["ready"] == json!(true) {
-                    return driver;
-                }
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "chromedriver did not start on port {port}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn session(&self, profile: &Path) -> Browser {
-        let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| a.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
-        let mut options = json!({ "args": args });
-        if let Some(bin) = std::env::var_os("CHROME") {
-            options["binary"] = json!(bin.to_string_lossy());
-        }
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": options,
-            "goog:loggingPrefs": { "browser": "ALL" },
-        }}});
-        let created = webdriver(self.port, "POST", "/session", Some(&caps));
-        let session = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"))
-            .to_string();
-        Browser {
-            port: self.port,
-            session,
-        }
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// One WebDriver command; panics on a transport or protocol error.
-fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    try_webdriver(port, method, path, body)
-        .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
-}
-
-/// A minimal HTTP/1.1 JSON client for WebDriver: one connection per command,
-/// the body read by its Content-Length (or chunks), since chromedriver may
-/// keep the connection open.
-fn try_webdriver(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Value, String> {
-    let err = |e: std::io::Error| e.to_string();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(err)?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
+/// chromedriver on a free loopback port; stopped (by its PID) when dropped.
+fn chromedriver() -> Driver {
+    let exe = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    assert!(
+        exe.is_file(),
+        "{} not found: install Chromium and its driver (`apt-get install chromium chromium-driver`) \
+         or set CHROMEDRIVER to the chromedriver binary",
+        exe.display()
     );
-    stream.write_all(request.as_bytes()).map_err(err)?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).map_err(err)?;
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        line.clear();
-        reader.read_line(&mut line).map_err(err)?;
-        let field = line.trim_end().to_ascii_lowercase();
-        if field.is_empty() {
-            break;
-        }
-        if let Some(v) = field.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if field.starts_with("transfer-encoding:") && field.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let payload = if chunked {
-        read_chunks(&mut reader)?
-    } else if let Some(n) = length {
-        let mut buf = vec![0; n];
-        reader.read_exact(&mut buf).map_err(err)?;
-        buf
-    } else {
-        let mut buf = Vec::new();
-        reader.read_to_end(&mut buf).map_err(err)?;
-        buf
-    };
-    let mut json: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
-    if status != 200 {
-        return Err(format!("HTTP {status}: {json}"));
-    }
-    Ok(json["value"].take())
+    let port = free_port();
+    let mut command = Command::new(&exe);
+    command
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Driver::start("chromedriver", command, port, TIMING, |status| {
+        status["ready"] == json!(true)
+    })
 }
 
-fn read_chunks(reader: &mut impl BufRead) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size {line:?}: {e}"))?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let start = out.len();
-        out.resize(start + size + 2, 0);
-        reader
-            .read_exact(&mut out[start..])
-            .map_err(|e| e.to_string())?;
-        out.truncate(start + size);
+/// A headless Chromium session with its own profile directory.
+fn chromium(driver: &Driver, profile: &Path) -> Browser {
+    let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| a.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let mut options = json!({ "args": args });
+    if let Some(bin) = std::env::var_os("CHROME") {
+        options["binary"] = json!(bin.to_string_lossy());
     }
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": options,
+        "goog:loggingPrefs": { "browser": "ALL" },
+    }}});
+    Browser(driver.session(&caps))
 }
 
 /// Serves a directory on 127.0.0.1:0 with std only, remembering every
@@ -700,26 +645,5 @@ fn content_type(file: &str) -> &'static str {
         "svg" => "image/svg+xml",
         "png" => "image/png",
         _ => "application/octet-stream",
-    }
-}
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating a Chromium profile directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

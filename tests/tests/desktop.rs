@@ -17,18 +17,24 @@
 //! to `target/screenshots/desktop-log.png`, turns the proxy off and checks
 //! the port refuses. Missing tools or binary fail the test with what to do.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use burrow_tests::webdriver::{self, free_port, target_dir, Driver, Session, TempDir, Timing};
 use serde_json::{json, Value};
 
 /// Every wait in this test is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
+/// The WebDriver waits: bounded by [`WAIT`], polling every 100 ms.
+const TIMING: Timing = Timing {
+    wait: WAIT,
+    poll: Duration::from_millis(100),
+};
 /// What the origin says first in every tunnel, before echoing.
 const GREETING: &[u8] = b"hello from the origin\n";
 /// What the client sends through the tunnel.
@@ -37,28 +43,16 @@ const PAYLOAD: &[u8] = b"hello from the desktop end-to-end test";
 #[test]
 fn desktop_app_end_to_end() {
     let bin = app_binary();
-    let driver = TauriDriver::start();
+    let driver = tauri_driver();
     let dir = TempDir::new("burrow-desktop-e2e");
     let port = free_port();
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let config = dir.0.join("settings.json");
+    let config = dir.path().join("settings.json");
     let settings = json!({ "listen": proxy.to_string(), "allowed_ports": "1-65535" });
     std::fs::write(&config, settings.to_string()).expect("writing the settings file");
 
-    let app = driver.session(&bin, &["--config", &config.display().to_string()]);
-    app.wait_until("the page to start", || {
-        let ready = app.script(
-            "return document.body && document.body.dataset.ready",
-            json!([]),
-        );
-        assert_ne!(
-            ready,
-            json!("failed"),
-            "the page failed: {}",
-            app.text("#toast")
-        );
-        ready == json!("1")
-    });
+    let app = launch(&driver, &bin, &["--config", &config.display().to_string()]);
+    app.wait_ready("the page to start", "#toast");
     let _guard = AppProcess(app.app_pid());
     assert_eq!(app.attr("#status", "data-power"), "off");
     assert_eq!(app.text("#status-line"), "Off");
@@ -156,13 +150,6 @@ fn desktop_app_end_to_end() {
 
 // ------------------------------------------------------------------ network helpers
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("binding a loopback port")
-        .port()
-}
-
 fn refused(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err()
 }
@@ -245,16 +232,6 @@ fn open_tunnel(proxy: SocketAddr, origin: SocketAddr) -> TcpStream {
 
 // ------------------------------------------------------------------ the app and its driver
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the workspace root")
-            .join("target"),
-    }
-}
-
 fn app_binary() -> PathBuf {
     let bin = target_dir().join("debug").join("burrow-desktop");
     assert!(
@@ -276,93 +253,52 @@ impl Drop for AppProcess {
             thread::sleep(Duration::from_millis(100));
         }
         if alive(self.0) {
-            let _ = Command::new("kill").arg(self.0.to_string()).status();
+            webdriver::terminate(self.0);
         }
     }
 }
 
-/// tauri-driver on free loopback ports; stopped (by its PID) when dropped.
-struct TauriDriver {
-    child: Child,
-    port: u16,
+/// tauri-driver on free loopback ports; stopped (by its PID) when dropped,
+/// which lets it stop the WebKitWebDriver it started.
+fn tauri_driver() -> Driver {
+    let driver = which("tauri-driver").unwrap_or_else(|| {
+        panic!("tauri-driver not found in PATH: install it with `cargo install tauri-driver --version ^2 --locked` (or `cargo xtask install`)")
+    });
+    assert!(
+        which("WebKitWebDriver").is_some(),
+        "WebKitWebDriver not found in PATH: install it with `apt-get install webkit2gtk-driver`"
+    );
+    let (port, native) = (free_port(), free_port());
+    // The driver's, WebKitWebDriver's and the app's output, for when something fails.
+    let log_path = target_dir().join("desktop-e2e.log");
+    let log = std::fs::File::create(&log_path)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
+    println!(
+        "tauri-driver, WebKitWebDriver and app output: {}",
+        log_path.display()
+    );
+    let mut command = Command::new(driver);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("cloning the log file"))
+        .stderr(log);
+    // tauri-driver answers /status before WebKitWebDriver is up; wait for a real answer.
+    Driver::start("tauri-driver", command, port, TIMING, |_| true)
 }
 
-impl TauriDriver {
-    fn start() -> Self {
-        let driver = which("tauri-driver").unwrap_or_else(|| {
-            panic!("tauri-driver not found in PATH: install it with `cargo install tauri-driver --version ^2 --locked` (or `cargo xtask install`)")
-        });
-        assert!(
-            which("WebKitWebDriver").is_some(),
-            "WebKitWebDriver not found in PATH: install it with `apt-get install webkit2gtk-driver`"
-        );
-        let (port, native) = (free_port(), free_port());
-        // The driver's, WebKitWebDriver's and the app's output, for when something fails.
-        let log_path = target_dir().join("desktop-e2e.log");
-        let log = std::fs::File::create(&log_path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
-        println!(
-            "tauri-driver, WebKitWebDriver and app output: {}",
-            log_path.display()
-        );
-        let child = Command::new(driver)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--native-port",
-                &native.to_string(),
-            ])
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("cloning the log file"))
-            .stderr(log)
-            .spawn()
-            .expect("starting tauri-driver");
-        let driver = TauriDriver { child, port };
-        let start = Instant::now();
-        // tauri-driver answers /status before WebKitWebDriver is up; wait for a real answer.
-        while try_webdriver(port, "GET", "/status", None).is_err() {
-            assert!(
-                start.elapsed() < WAIT,
-                "tauri-driver did not start on port {port}"
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-        driver
-    }
-
-    fn session(&self, application: &Path, args: &[&str]) -> App {
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "tauri:options": { "application": application, "args": args },
-        }}});
-        let created = webdriver(self.port, "POST", "/session", Some(&caps));
-        let session = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"))
-            .to_string();
-        App {
-            port: self.port,
-            session,
-        }
-    }
-}
-
-impl Drop for TauriDriver {
-    fn drop(&mut self) {
-        // SIGTERM lets tauri-driver stop the WebKitWebDriver it started.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A session that starts the app with these arguments.
+fn launch(driver: &Driver, application: &Path, args: &[&str]) -> App {
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "tauri:options": { "application": application, "args": args },
+    }}});
+    App(driver.session(&caps))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -374,30 +310,17 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// A WebDriver session on the app's window.
-struct App {
-    port: u16,
-    session: String,
+struct App(Session);
+
+impl Deref for App {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl App {
-    fn path(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
-    }
-
-    fn script(&self, body: &str, args: Value) -> Value {
-        self.try_script(body, args)
-            .unwrap_or_else(|e| panic!("script {body:?}: {e}"))
-    }
-
-    fn try_script(&self, body: &str, args: Value) -> Result<Value, String> {
-        try_webdriver(
-            self.port,
-            "POST",
-            &self.path("/execute/sync"),
-            Some(&json!({ "script": body, "args": args })),
-        )
-    }
-
     /// The app's process id, as the app reports it.
     fn app_pid(&self) -> u32 {
         let info = self.script(
@@ -405,54 +328,6 @@ impl App {
             json!([]),
         );
         info["pid"].as_u64().expect("a pid") as u32
-    }
-
-    fn click(&self, css: &str) {
-        let found = webdriver(
-            self.port,
-            "POST",
-            &self.path("/element"),
-            Some(&json!({ "using": "css selector", "value": css })),
-        );
-        let el = found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_string();
-        webdriver(
-            self.port,
-            "POST",
-            &self.path(&format!("/element/{el}/click")),
-            Some(&json!({})),
-        );
-    }
-
-    fn text(&self, css: &str) -> String {
-        let v = self.script(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
-            json!([css]),
-        );
-        v.as_str()
-            .unwrap_or_else(|| panic!("no element {css}"))
-            .trim()
-            .to_string()
-    }
-
-    fn attr(&self, css: &str, name: &str) -> String {
-        let v = self.script(
-            "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null",
-            json!([css, name]),
-        );
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    fn visible(&self, css: &str) -> bool {
-        let v = self.script(
-            "const e = document.querySelector(arguments[0]); return !!e && !e.hidden && e.getClientRects().length > 0",
-            json!([css]),
-        );
-        v == json!(true)
     }
 
     /// The log rows as the page shows them.
@@ -474,152 +349,5 @@ impl App {
             json!([]),
         );
         v.as_array().cloned().unwrap_or_default()
-    }
-
-    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !done() {
-            assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn save_screenshot(&self, path: &Path) {
-        let shot = webdriver(self.port, "GET", &self.path("/screenshot"), None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot.as_str().expect("a base64 screenshot"))
-            .expect("screenshot base64");
-        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        println!("screenshot: {}", path.display());
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = try_webdriver(
-            self.port,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-    }
-}
-
-/// One WebDriver command; panics on a transport or protocol error.
-fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    try_webdriver(port, method, path, body)
-        .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
-}
-
-/// A minimal HTTP/1.1 JSON client for WebDriver, one connection per command.
-///
-/// No `Connection: close`: tauri-driver forwards the request's headers to
-/// WebKitWebDriver over a pooled connection, and with that header the pool
-/// sometimes reuses a connection WebKitWebDriver is closing, so a random
-/// command fails with an empty reply. The body is read by its length instead.
-fn try_webdriver(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Value, String> {
-    let err = |e: std::io::Error| e.to_string();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(err)?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\
-         \r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).map_err(err)?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).map_err(err)?;
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        line.clear();
-        reader.read_line(&mut line).map_err(err)?;
-        let field = line.trim_end().to_ascii_lowercase();
-        if field.is_empty() {
-            break;
-        }
-        if let Some(v) = field.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if field.starts_with("transfer-encoding:") && field.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let payload = if chunked {
-        read_chunks(&mut reader)?
-    } else if let Some(n) = length {
-        let mut buf = vec![0; n];
-        reader.read_exact(&mut buf).map_err(err)?;
-        buf
-    } else {
-        let mut buf = Vec::new();
-        reader.read_to_end(&mut buf).map_err(err)?;
-        buf
-    };
-    let mut json: Value = serde_json::from_slice(&payload).map_err(|e| {
-        format!(
-            "HTTP {status}, not JSON ({e}): {}",
-            String::from_utf8_lossy(&payload)
-        )
-    })?;
-    if status != 200 {
-        return Err(format!("HTTP {status}: {json}"));
-    }
-    Ok(json["value"].take())
-}
-
-fn read_chunks(reader: &mut impl BufRead) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size {line:?}: {e}"))?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let start = out.len();
-        out.resize(start + size + 2, 0);
-        reader
-            .read_exact(&mut out[start..])
-            .map_err(|e| e.to_string())?;
-        out.truncate(start + size);
-    }
-}
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating a temp directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

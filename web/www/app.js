@@ -8,7 +8,18 @@ import init, {
   no_redirect_explanation,
   forwarded_rule,
 } from "./pkg/burrow_web.js";
-import { readControls, applyScenario, sameJson, toFragment, fromFragment, hostOf } from "./scenario.js";
+import {
+  readControls,
+  applyScenario,
+  loadedNotes,
+  dropLoadedSettings,
+  dropLoadedOrigin,
+  DEFAULTS,
+  sameJson,
+  toFragment,
+  fromFragment,
+  hostOf,
+} from "./scenario.js";
 import { Diagram } from "./diagram.js";
 import { renderAnswer, renderError, refreshBytes } from "./answer.js";
 
@@ -96,6 +107,21 @@ function wire() {
     applyScenario(p.scenario);
     update(true);
   });
+  // The loaded settings and origin answer the controls cannot show, dropped on request.
+  $("settings-defaults").addEventListener("click", () => {
+    clearTimeout(pending);
+    dropLoadedSettings();
+    update(false);
+    $("listen").focus();
+    notice("Loaded settings dropped: Burrow's defaults apply.");
+  });
+  $("origin-defaults").addEventListener("click", () => {
+    clearTimeout(pending);
+    dropLoadedOrigin();
+    update(false);
+    $("origin").focus();
+    notice("Loaded origin answer dropped: the origin answers 200 with a body.");
+  });
   $("show-crlf").addEventListener("change", () => refreshBytes(transcript));
   $("copy-link").addEventListener("click", copyLink);
   // A link pasted into this tab changes only the fragment: no reload, so apply it here.
@@ -118,6 +144,7 @@ function update(animate) {
   const scenario = readControls();
   history.replaceState(null, "", toFragment(scenario));
   markPreset(scenario);
+  showLoaded();
   showSettingsWarning(scenario.settings);
   try {
     transcript = JSON.parse(simulate(JSON.stringify(scenario)));
@@ -132,6 +159,26 @@ function update(animate) {
   if (animate) $("no-redirect").open = presetHighlight() === "no_redirect";
   diagram.show(transcript.steps, animate);
   document.body.dataset.status = String(transcript.status ?? "none");
+}
+
+/** The notes on what the loaded scenario holds that the controls cannot show. */
+function showLoaded() {
+  const notes = loadedNotes();
+  const text = $("settings-loaded-text");
+  text.replaceChildren();
+  if (notes.settings.length) {
+    text.append("Loaded settings not shown here: ");
+    notes.settings.forEach((item, i) => {
+      if (i) text.append(", ");
+      const code = document.createElement("code");
+      code.textContent = item;
+      text.append(code);
+    });
+    text.append(".");
+  }
+  $("settings-loaded").hidden = !notes.settings.length;
+  $("origin-loaded-text").textContent = notes.origin ?? "";
+  $("origin-loaded").hidden = !notes.origin;
 }
 
 function showSettingsWarning(settings) {
@@ -214,6 +261,7 @@ function fatal(text) {
 window.burrowSimulator = {
   scenario: () => readControls(),
   transcript: () => transcript,
+  defaults: () => DEFAULTS,
 };
 
 main();

@@ -1,7 +1,13 @@
 // The page's controls <-> the core's `Scenario` JSON, and the URL fragment.
 //
-// The scenario is always written in one canonical shape (the shape of every
-// entry in presets.json): request, settings {listen, allowed_ports, auth},
+// The page keeps the whole scenario it was last given (a preset, a shared
+// link, the desktop app's "Open in simulator"). The controls edit the fields
+// they manage: request, settings {listen, allowed_ports, auth}, dns, connect,
+// client_tls and the origin's choice. Every other field of the loaded
+// scenario (other settings, client and listener addresses, a custom origin
+// response) is carried through unchanged into what simulate() gets and into
+// the link. A preset has none of those, so selecting one gives the canonical
+// shape of presets.json: request, settings {listen, allowed_ports, auth},
 // dns, connect, client_tls, and origin only when it fails. No decisions are
 // made here: the core answers; this only reads and writes form fields.
 
@@ -23,7 +29,73 @@ export function hostOf(request) {
   return colon >= 0 ? target.slice(0, colon) : target;
 }
 
-/** Reads every control into a Scenario object (what simulate() gets). */
+/**
+ * The core's defaults for what the page has no control for: mirrors
+ * `Settings::default()`, `OriginScript::default()` and the simulator's client
+ * address in burrow-core (the browser test checks they still agree). Used only
+ * to tell which loaded values need a note.
+ */
+export const DEFAULTS = Object.freeze({
+  settings: {
+    allow_hosts: [],
+    deny_hosts: [],
+    private_destinations: "auto",
+    allow_open_lan: false,
+    timeouts: {
+      request_head: 30,
+      keep_alive: 60,
+      dns: 5,
+      connect: 10,
+      tunnel_idle: 600,
+      upstream_response: 60,
+      shutdown_grace: 2,
+    },
+    max_connections: 512,
+    limits: { request_line: 16384, headers: 100, head_bytes: 65536 },
+  },
+  client: "127.0.0.1:50000",
+  origin: {
+    responds: {
+      status: 200,
+      reason: "OK",
+      headers: [["Content-Type", "text/plain"]],
+      body: "Hello from the origin.\n",
+    },
+  },
+});
+
+/** The top-level fields and settings the controls edit; everything else is carried. */
+const MANAGED = new Set(["request", "settings", "dns", "connect", "client_tls", "origin"]);
+const MANAGED_SETTINGS = new Set(["listen", "allowed_ports", "auth"]);
+/** The origin option standing for the loaded origin, when no other option can show it. */
+const AS_LOADED = "loaded";
+
+/** The scenario last applied, as given. */
+let loaded = {};
+
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+const copy = (v) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
+
+/** The loaded settings the controls do not edit, unchanged. */
+function carriedSettings() {
+  const settings = isObject(loaded.settings) ? loaded.settings : {};
+  return Object.fromEntries(
+    Object.entries(settings)
+      .filter(([k]) => !MANAGED_SETTINGS.has(k))
+      .map(([k, v]) => [k, copy(v)]),
+  );
+}
+
+/** The loaded top-level fields the controls do not edit (client, listener), unchanged. */
+function carriedFields() {
+  return Object.fromEntries(
+    Object.entries(loaded)
+      .filter(([k]) => !MANAGED.has(k))
+      .map(([k, v]) => [k, copy(v)]),
+  );
+}
+
+/** Reads every control, plus the carried fields, into a Scenario object (what simulate() gets). */
 export function readControls() {
   const text = $("request").value;
   const request = $("bare-lf").checked ? text : text.replace(/\r?\n/g, "\r\n");
@@ -40,17 +112,27 @@ export function readControls() {
   if (tls === "sni_other") client_tls = { sni: $("sni").value };
   const scenario = {
     request,
-    settings: { listen: $("listen").value, allowed_ports: $("ports").value, auth },
+    settings: { listen: $("listen").value, allowed_ports: $("ports").value, auth, ...carriedSettings() },
+    ...carriedFields(),
     dns,
     connect,
     client_tls,
   };
-  if ($("origin").value !== "responds") scenario.origin = { fails: $("origin").value };
+  const origin = $("origin").value;
+  if (origin === AS_LOADED) {
+    scenario.origin = copy(loaded.origin);
+  } else if (origin !== "responds") {
+    scenario.origin = { fails: origin };
+  } else if (loaded.origin !== undefined && sameJson(loaded.origin, DEFAULTS.origin)) {
+    // Spelled out in the loaded scenario: keep it as given.
+    scenario.origin = copy(loaded.origin);
+  }
   return scenario;
 }
 
-/** Sets every control from a (possibly partial) Scenario object. */
+/** Sets every control from a (possibly partial) Scenario object, and keeps the rest of it. */
 export function applyScenario(s) {
+  loaded = isObject(s) ? copy(s) : {};
   const request = typeof s.request === "string" ? s.request : "";
   $("request").value = request.replace(/\r\n/g, "\n");
   $("bare-lf").checked = request.includes("\n") && !request.includes("\r\n");
@@ -66,14 +148,14 @@ export function applyScenario(s) {
 
   const dns = s.dns || { resolves: ["192.0.2.10"] };
   if (dns.fails) {
-    $("dns").value = dns.fails;
+    setSelect("dns", dns.fails);
   } else {
     $("dns").value = "resolves";
     $("dns-addrs").value = (dns.resolves || []).join(", ");
   }
 
   const connect = s.connect || "connects";
-  $("connect").value = connect.fails || "connects";
+  setSelect("connect", connect.fails || "connects");
 
   const tls = s.client_tls || "nothing";
   if (typeof tls === "object" && tls.sni !== undefined) {
@@ -87,7 +169,101 @@ export function applyScenario(s) {
     $("tls").value = tls;
   }
 
-  $("origin").value = (s.origin && s.origin.fails) || "responds";
+  setOrigin(s.origin);
+}
+
+/** Selects the origin option for `origin`, or "as loaded" when none of them can show it. */
+function setOrigin(origin) {
+  const select = $("origin");
+  const failures = [...select.options]
+    .map((o) => o.value)
+    .filter((v) => v !== "responds" && v !== AS_LOADED);
+  let value = AS_LOADED;
+  if (origin === undefined || sameJson(origin, DEFAULTS.origin)) value = "responds";
+  else if (isObject(origin) && failures.includes(origin.fails)) value = origin.fails;
+  let option = [...select.options].find((o) => o.value === AS_LOADED);
+  if (value === AS_LOADED) {
+    if (!option) {
+      option = new Option("", AS_LOADED);
+      select.add(option);
+    }
+    option.textContent = `as loaded: ${originSummary(origin)}`;
+  } else if (option) {
+    option.remove();
+  }
+  select.value = value;
+}
+
+/** "404 Not Found", "fails: reset" (a failure the page has no option for), … */
+function originSummary(origin) {
+  const r = isObject(origin) && isObject(origin.responds) ? origin.responds : null;
+  if (r) return `${r.status ?? "?"} ${r.reason ?? ""}`.trim();
+  if (isObject(origin) && origin.fails !== undefined) return `fails: ${origin.fails}`;
+  return JSON.stringify(origin);
+}
+
+/**
+ * What the loaded scenario holds that the controls cannot show: `settings`,
+ * a list like ["deny_hosts = ads.example", "timeouts.connect = 2 s"] (values
+ * that differ from the core's defaults), and `origin`, a sentence about the
+ * loaded origin answer while "as loaded" is selected (else null).
+ */
+export function loadedNotes() {
+  const settings = [];
+  for (const [key, value] of Object.entries(carriedSettings())) {
+    const fallback = DEFAULTS.settings[key];
+    if (isObject(value) && isObject(fallback)) {
+      for (const [sub, v] of Object.entries(value)) {
+        if (sameJson(v, fallback[sub])) continue;
+        settings.push(`${key}.${sub} = ${showValue(v)}${key === "timeouts" ? " s" : ""}`);
+      }
+    } else if (!sameJson(value, fallback)) {
+      settings.push(`${key} = ${showValue(value)}`);
+    }
+  }
+  const fields = carriedFields();
+  if (fields.client != null && fields.client !== DEFAULTS.client) {
+    settings.push(`client = ${showValue(fields.client)}`);
+  }
+  if (fields.listener != null && fields.listener !== $("listen").value) {
+    settings.push(`listener = ${showValue(fields.listener)}`);
+  }
+  let origin = null;
+  if ($("origin").value === AS_LOADED) {
+    const r = isObject(loaded.origin) && isObject(loaded.origin.responds) ? loaded.origin.responds : null;
+    if (r) {
+      const headers = Array.isArray(r.headers) ? r.headers.length : 0;
+      const body = typeof r.body === "string" ? new TextEncoder().encode(r.body).length : 0;
+      origin =
+        `Origin answers ${originSummary(loaded.origin)} (as loaded: ` +
+        `${headers} header field${headers === 1 ? "" : "s"}, ${body ? `${body}-byte body` : "empty body"}).`;
+    } else {
+      origin = `Origin as loaded: ${originSummary(loaded.origin)}.`;
+    }
+  }
+  return { settings, origin };
+}
+
+function showValue(v) {
+  if (Array.isArray(v)) {
+    return v.length ? v.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(", ") : "(none)";
+  }
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** Drops the carried settings and addresses: the core's defaults apply. */
+export function dropLoadedSettings() {
+  const settings = isObject(loaded.settings) ? loaded.settings : {};
+  loaded = Object.fromEntries(Object.entries(loaded).filter(([k]) => MANAGED.has(k)));
+  loaded.settings = Object.fromEntries(
+    Object.entries(settings).filter(([k]) => MANAGED_SETTINGS.has(k)),
+  );
+}
+
+/** Drops the loaded origin answer: the origin answers 200 with a body. */
+export function dropLoadedOrigin() {
+  delete loaded.origin;
+  setOrigin(undefined);
 }
 
 /** Selects `value`, adding an option for it first when a shared link carries one the page lacks. */

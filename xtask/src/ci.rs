@@ -25,11 +25,11 @@ const STEPS: &[Step] = &[
         .env(IN_CHROMIUM)
         .netns(),
     Step::task("web bundle", || web::build().map(drop)),
+    Step::task("windows target", install::ensure_windows_target),
+    Step::cmd("desktop check (windows)", DESKTOP_WINDOWS_CHECK),
     Step::cmd("desktop build", "cargo build -p burrow-desktop"),
     Step::cmd("desktop e2e", DESKTOP_E2E).display(),
     Step::cmd("browser e2e", BROWSER_E2E).netns(),
-    Step::task("windows target", install::ensure_windows_target),
-    Step::cmd("desktop check (windows)", DESKTOP_WINDOWS_CHECK),
 ];
 
 const CLIPPY: &str = "cargo clippy --workspace --all-targets --all-features -- -D warnings";
