@@ -165,6 +165,9 @@ pub struct Transcript {
     pub record: ConnectionRecord,
 }
 
+/// The client address a scenario uses unless it names one.
+pub const DEFAULT_CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000);
+
 /// Simulated latencies, so the diagram shows plausible times.
 const DNS_MS: u64 = 18;
 const CONNECT_MS: u64 = 24;
@@ -180,9 +183,7 @@ pub fn simulate(scenario: &Scenario) -> Transcript {
 pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
     let settings = Arc::new(scenario.settings.clone());
     let listener = scenario.listener.unwrap_or(settings.listen);
-    let client = scenario
-        .client
-        .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000));
+    let client = scenario.client.unwrap_or(DEFAULT_CLIENT);
     let mut run = Run {
         now: 0,
         events: Vec::new(),

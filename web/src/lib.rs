@@ -49,6 +49,24 @@ pub fn forwarded_rule() -> String {
     serde_json::to_string(&reject::FORWARD_OK).unwrap_or_default()
 }
 
+/// The core's defaults for what the page has no control for, as JSON
+/// `{settings, client, origin}`: the page notes loaded values that differ.
+#[wasm_bindgen]
+pub fn defaults() -> String {
+    #[derive(serde::Serialize)]
+    struct Defaults {
+        settings: Settings,
+        client: std::net::SocketAddr,
+        origin: core_simulate::OriginScript,
+    }
+    let defaults = Defaults {
+        settings: Settings::default(),
+        client: core_simulate::DEFAULT_CLIENT,
+        origin: core_simulate::OriginScript::default(),
+    };
+    serde_json::to_string(&defaults).unwrap_or_default()
+}
+
 /// [`simulate`] without the JS error type, for native callers and tests.
 pub fn simulate_json(scenario_json: &str) -> Result<String, String> {
     let scenario: Scenario = serde_json::from_str(scenario_json)
@@ -86,6 +104,17 @@ mod tests {
         assert!(e.starts_with("The scenario cannot be used"), "{e}");
         let e = validate_json(r#"{"nope":1}"#).unwrap_err();
         assert!(e.contains("nope") && !e.contains("column"), "{e}");
+    }
+
+    #[test]
+    fn defaults_are_the_cores() {
+        let d: serde_json::Value = serde_json::from_str(&defaults()).unwrap();
+        let settings: Settings = serde_json::from_value(d["settings"].clone()).unwrap();
+        assert_eq!(settings, Settings::default());
+        assert_eq!(d["client"], "127.0.0.1:50000");
+        let origin: core_simulate::OriginScript =
+            serde_json::from_value(d["origin"].clone()).unwrap();
+        assert_eq!(origin, core_simulate::OriginScript::default());
     }
 
     #[test]

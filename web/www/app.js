@@ -7,6 +7,7 @@ import init, {
   validate_settings,
   no_redirect_explanation,
   forwarded_rule,
+  defaults as coreDefaults,
 } from "./pkg/burrow_web.js";
 import {
   readControls,
@@ -15,6 +16,7 @@ import {
   dropLoadedSettings,
   dropLoadedOrigin,
   DEFAULTS,
+  setDefaults,
   sameJson,
   toFragment,
   fromFragment,
@@ -35,6 +37,7 @@ async function main() {
   try {
     const [, list] = await Promise.all([init(), loadPresets()]);
     presets = list;
+    setDefaults(coreDefaults());
   } catch (e) {
     fatal(`The simulator could not start: ${e.message}. Serve this folder over HTTP (cargo xtask web); opening index.html as a file does not work.`);
     return;

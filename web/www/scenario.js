@@ -30,39 +30,17 @@ export function hostOf(request) {
 }
 
 /**
- * The core's defaults for what the page has no control for: mirrors
- * `Settings::default()`, `OriginScript::default()` and the simulator's client
- * address in burrow-core (the browser test checks they still agree). Used only
- * to tell which loaded values need a note.
+ * The core's defaults for what the page has no control for (`Settings`,
+ * the simulator's client address, `OriginScript`), read from the wasm
+ * module's `defaults()` at start-up. Used only to tell which loaded values
+ * need a note.
  */
-export const DEFAULTS = Object.freeze({
-  settings: {
-    allow_hosts: [],
-    deny_hosts: [],
-    private_destinations: "auto",
-    allow_open_lan: false,
-    timeouts: {
-      request_head: 30,
-      keep_alive: 60,
-      dns: 5,
-      connect: 10,
-      tunnel_idle: 600,
-      upstream_response: 60,
-      shutdown_grace: 2,
-    },
-    max_connections: 512,
-    limits: { request_line: 16384, headers: 100, head_bytes: 65536 },
-  },
-  client: "127.0.0.1:50000",
-  origin: {
-    responds: {
-      status: 200,
-      reason: "OK",
-      headers: [["Content-Type", "text/plain"]],
-      body: "Hello from the origin.\n",
-    },
-  },
-});
+export let DEFAULTS = null;
+
+/** Sets [`DEFAULTS`] from the core's `defaults()` JSON. */
+export function setDefaults(json) {
+  DEFAULTS = Object.freeze(JSON.parse(json));
+}
 
 /** The top-level fields and settings the controls edit; everything else is carried. */
 const MANAGED = new Set(["request", "settings", "dns", "connect", "client_tls", "origin"]);

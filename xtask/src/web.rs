@@ -126,8 +126,18 @@ fn print_size(wasm: &Path) -> Result<()> {
         size(bytes),
         size(gzip.stdout.len() as u64)
     );
+    if bytes > WASM_BUDGET {
+        bail!(
+            "the simulator's wasm is {} over its budget of {}: the page must load fast",
+            size(bytes - WASM_BUDGET),
+            size(WASM_BUDGET)
+        );
+    }
     Ok(())
 }
+
+/// The most the simulator's wasm may weigh before compression.
+const WASM_BUDGET: u64 = 250 * 1024;
 
 /// `12345 bytes (12.1 KiB)`.
 fn size(bytes: u64) -> String {
