@@ -241,6 +241,7 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
             Action::Forward(req) => {
                 run.drain(&mut ex);
                 run.now += ORIGIN_MS;
+                let expect_continue = req.expect_continue;
                 out.forwarded = Some(req);
                 match &scenario.origin {
                     OriginScript::Responds {
@@ -257,6 +258,11 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
                             ex.origin_response(*status, reason, &pairs, Some(body.len() as u64))
                         {
                             out.client_bytes = head.bytes.iter().map(|&b| b as char).collect();
+                            if expect_continue {
+                                // The engine lets the body come before the origin answers.
+                                let interim = crate::forward::CONTINUE.iter().map(|&b| b as char);
+                                out.client_bytes.insert_str(0, &interim.collect::<String>());
+                            }
                             if let ResponseFraming::Length(_) = head.framing {
                                 out.client_bytes.push_str(body);
                             }

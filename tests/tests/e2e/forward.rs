@@ -246,3 +246,33 @@ async fn curl_fetches_plain_http_through_the_proxy() {
     assert_eq!(seen[0].field("via"), ["1.1 burrow"]);
     assert!(seen[0].field("proxy-connection").is_empty());
 }
+
+/// `Expect: 100-continue` is answered by the proxy (hyper's client would
+/// swallow the origin's 100): the interim response comes before the body is
+/// sent, and the origin gets the body without the Expect field.
+#[tokio::test]
+async fn expect_continue_is_answered_before_the_body() {
+    let origin = HttpOrigin::start(ok("stored")).await;
+    let proxy = Proxy::start(settings()).await;
+    let o = origin.addr();
+    let mut client = Client::connect(proxy.addr).await;
+    client
+        .send(format!(
+            "PUT http://{o}/f HTTP/1.1\r\nHost: {o}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        ))
+        .await;
+    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+    assert_eq!(client.read_exact(interim.len()).await, interim);
+    client.send("hello").await;
+    let reply = client.response().await;
+    assert_eq!(
+        (reply.status(), reply.body.as_slice()),
+        (200, &b"stored"[..])
+    );
+    let seen = origin.requests();
+    assert_eq!(seen[0].body, b"hello");
+    assert!(
+        seen[0].field("expect").is_empty(),
+        "Expect is not forwarded"
+    );
+}
