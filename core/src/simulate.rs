@@ -362,8 +362,8 @@ impl Run {
     fn tunnel(&mut self, client_tls: &ClientTls, host: &str) {
         let first: Vec<u8> = match client_tls {
             ClientTls::Nothing => return,
-            ClientTls::Sni(name) => client_hello(Some(name)),
-            ClientTls::NoSni => client_hello(None),
+            ClientTls::Sni(name) => tls::client_hello(Some(name)),
+            ClientTls::NoSni => tls::client_hello(None),
             ClientTls::NotTls => b"SSH-2.0-OpenSSH_9.6\r\n".to_vec(),
         };
         self.now += 2;
@@ -395,41 +395,6 @@ fn target_host(request: &str) -> Option<String> {
     let target = line.split(' ').nth(1)?;
     let authority = crate::target::parse_authority(target).ok()?;
     Some(authority.host.to_string())
-}
-
-/// A minimal TLS 1.3 ClientHello, enough for the peek to read.
-fn client_hello(sni: Option<&str>) -> Vec<u8> {
-    fn u16be(n: usize) -> [u8; 2] {
-        (n as u16).to_be_bytes()
-    }
-    let mut ext = Vec::new();
-    if let Some(name) = sni {
-        let n = name.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&u16be(n.len() + 5));
-        ext.extend_from_slice(&u16be(n.len() + 3));
-        ext.push(0);
-        ext.extend_from_slice(&u16be(n.len()));
-        ext.extend_from_slice(n);
-    }
-    // ALPN: h2, http/1.1
-    ext.extend_from_slice(&[0, 0x10, 0, 14, 0, 12, 2, b'h', b'2', 8]);
-    ext.extend_from_slice(b"http/1.1");
-    // supported_versions: TLS 1.3
-    ext.extend_from_slice(&[0, 0x2b, 0, 3, 2, 3, 4]);
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[0x5a; 32]);
-    body.push(0);
-    body.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
-    body.extend_from_slice(&u16be(ext.len()));
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1, 0];
-    hs.extend_from_slice(&u16be(body.len()));
-    hs.extend_from_slice(&body);
-    let mut record = vec![22, 3, 1];
-    record.extend_from_slice(&u16be(hs.len()));
-    record.extend_from_slice(&hs);
-    record
 }
 
 /// The diagram arrow for a log event, if it has one.

@@ -281,6 +281,43 @@ fn version_name(v: u16) -> String {
     name.into()
 }
 
+/// A minimal TLS 1.3 ClientHello (SNI when given, ALPN h2 and http/1.1),
+/// enough for [`peek`] to read: what the simulator shows a client sending,
+/// and a fixture for tests.
+pub fn client_hello(sni: Option<&str>) -> Vec<u8> {
+    fn u16be(n: usize) -> [u8; 2] {
+        (n as u16).to_be_bytes()
+    }
+    let mut ext = Vec::new();
+    if let Some(name) = sni {
+        let n = name.as_bytes();
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&u16be(n.len() + 5));
+        ext.extend_from_slice(&u16be(n.len() + 3));
+        ext.push(0);
+        ext.extend_from_slice(&u16be(n.len()));
+        ext.extend_from_slice(n);
+    }
+    // ALPN: h2, http/1.1
+    ext.extend_from_slice(&[0, 0x10, 0, 14, 0, 12, 2, b'h', b'2', 8]);
+    ext.extend_from_slice(b"http/1.1");
+    // supported_versions: TLS 1.3
+    ext.extend_from_slice(&[0, 0x2b, 0, 3, 2, 3, 4]);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x5a; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
+    body.extend_from_slice(&u16be(ext.len()));
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&u16be(body.len()));
+    hs.extend_from_slice(&body);
+    let mut record = vec![22, 3, 1];
+    record.extend_from_slice(&u16be(hs.len()));
+    record.extend_from_slice(&hs);
+    record
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -443,7 +443,7 @@ mod tests {
     async fn early_data_goes_first_and_events_fire_once() {
         let mut s = setup();
         let (mut client, mut pc, mut pu, mut server) = pipes();
-        let hello = hello_for("example.com");
+        let hello = tls::client_hello(Some("example.com"));
         let (first, second) = hello.split_at(10);
         let apps = async {
             client.write_all(second).await.unwrap();
@@ -474,7 +474,7 @@ mod tests {
             [&Event::Tls {
                 check: SniCheck::Match,
                 sni: Some("example.com".into()),
-                alpn: vec!["h2".into()],
+                alpn: vec!["h2".into(), "http/1.1".into()],
             }]
         );
     }
@@ -601,32 +601,5 @@ mod tests {
             seen.contains(&Event::Traffic { up: 3, down: 0 }),
             "{seen:?}"
         );
-    }
-
-    /// A minimal ClientHello naming `sni` and offering h2.
-    fn hello_for(sni: &str) -> Vec<u8> {
-        let name = sni.as_bytes();
-        let mut ext = Vec::new();
-        let len = |n: usize| (n as u16).to_be_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&len(name.len() + 5));
-        ext.extend_from_slice(&len(name.len() + 3));
-        ext.push(0);
-        ext.extend_from_slice(&len(name.len()));
-        ext.extend_from_slice(name);
-        ext.extend_from_slice(&[0, 0x10, 0, 5, 0, 3, 2, b'h', b'2']);
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[7; 32]);
-        body.push(0);
-        body.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&len(ext.len()));
-        body.extend_from_slice(&ext);
-        let mut hs = vec![1, 0];
-        hs.extend_from_slice(&len(body.len()));
-        hs.extend_from_slice(&body);
-        let mut record = vec![22, 3, 1];
-        record.extend_from_slice(&len(hs.len()));
-        record.extend_from_slice(&hs);
-        record
     }
 }
