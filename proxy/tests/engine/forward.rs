@@ -160,13 +160,7 @@ async fn a_malformed_chunk_closes_without_a_response() {
     );
     let mut s = send(running.local_addr(), raw.as_bytes()).await;
     assert_eq!(read_all(&mut s).await, "");
-    let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert_eq!(
-        events.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::Rejected
-        })
-    );
+    assert_eq!(close_reason(&mut rx).await, CloseReason::Rejected);
     running.stop().await;
 }
 

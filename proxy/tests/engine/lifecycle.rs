@@ -96,13 +96,7 @@ async fn stop_waits_for_open_connections_only_as_long_as_the_grace() {
     patiently(running.stop()).await;
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(read_all(&mut s).await, "");
-    let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert_eq!(
-        events.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::Shutdown
-        })
-    );
+    assert_eq!(close_reason(&mut rx).await, CloseReason::Shutdown);
 }
 
 #[tokio::test]
@@ -114,13 +108,7 @@ async fn idle_connections_close_as_soon_as_stopping_starts() {
     }
     patiently(running.stop()).await;
     assert_eq!(read_all(&mut s).await, "");
-    let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert_eq!(
-        events.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::Shutdown
-        })
-    );
+    assert_eq!(close_reason(&mut rx).await, CloseReason::Shutdown);
 }
 
 #[tokio::test]

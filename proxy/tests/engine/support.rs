@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use burrow_core::log::{Event, LogEvent};
+use burrow_core::log::{CloseReason, Event, LogEvent};
 use burrow_core::outcome::{ConnectFailure, DnsFailure};
 use burrow_core::Settings;
 use burrow_proxy::{BoxFuture, BoxStream, Connector, Engine, Resolver, Running};
@@ -120,6 +120,14 @@ pub async fn events_until_closed(
 /// Just the events, without ids and times.
 pub fn kinds(events: &[LogEvent]) -> Vec<Event> {
     events.iter().map(|e| e.event.clone()).collect()
+}
+
+/// How the next connection to close ended (the last event it sent).
+pub async fn close_reason(rx: &mut broadcast::Receiver<LogEvent>) -> CloseReason {
+    match events_until_closed(rx, 1).await.pop().map(|e| e.event) {
+        Some(Event::Closed { reason }) => reason,
+        other => panic!("expected a Closed event, got {other:?}"),
+    }
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).

@@ -63,13 +63,7 @@ async fn connect_to_a_closed_port_is_502_connection_refused() {
     assert!(reply.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{reply}");
     assert!(reply.contains("error=connection_refused"), "{reply}");
     assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
-    let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert_eq!(
-        events.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::Rejected
-        })
-    );
+    assert_eq!(close_reason(&mut rx).await, CloseReason::Rejected);
     running.stop().await;
 }
 
@@ -163,12 +157,6 @@ async fn stopping_cuts_a_tunnel_after_the_grace_period() {
     }
     assert_eq!(running.stats().open_tunnels, 1);
     patiently(running.stop()).await;
-    let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert_eq!(
-        events.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::Shutdown
-        })
-    );
+    assert_eq!(close_reason(&mut rx).await, CloseReason::Shutdown);
     assert_eq!(read_all(&mut s).await, "");
 }
