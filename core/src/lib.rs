@@ -32,6 +32,7 @@
 //! [`simulate::simulate`] runs the same loop against scripted outcomes.
 
 pub mod conformance;
+pub mod display;
 pub mod exchange;
 pub mod forward;
 pub mod head;
