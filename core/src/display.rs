@@ -97,7 +97,7 @@ impl ConnectFailure {
     /// The failure in a few words.
     pub fn describe(self) -> &'static str {
         match self {
-            ConnectFailure::Refused => "refused (RST)",
+            ConnectFailure::Refused => "RST (refused)",
             ConnectFailure::TimedOut => "no answer (timed out)",
             ConnectFailure::Unreachable => "no route",
             ConnectFailure::Other => "local error",
@@ -112,6 +112,7 @@ impl UpstreamFailure {
             UpstreamFailure::Closed => "closed without answering",
             UpstreamFailure::Protocol => "answered with something that is not HTTP",
             UpstreamFailure::Timeout => "did not answer in time",
+            UpstreamFailure::TooLarge => "sent a response head larger than allowed",
         }
     }
 }

@@ -1,8 +1,16 @@
-//! Incremental request-head parsing: "need more bytes" is not "malformed".
+//! Request heads: the parsed form, and an incremental reader that finds and
+//! checks a head as its bytes arrive.
 //!
 //! httparse does the grammar (it is what hyper uses, so its accept/reject
-//! choices are the ones a hyper-based proxy would make); this module adds the
-//! limits and the checks a proxy needs on top: lengths, Host, framing.
+//! choices are the ones a hyper-based proxy would make); [`HeadReader`] adds
+//! what a proxy needs on top: limits, and an answer that depends only on the
+//! bytes, never on how they were split into reads.
+//!
+//! The reader looks at every byte once as it arrives and checks each line
+//! with httparse when its LF arrives, so a 60 KiB head sent one byte at a
+//! time costs about what it costs in one write. Problems are found in byte
+//! order: the first byte that makes the prefix unacceptable decides the
+//! answer, whatever the segmentation.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,10 +62,7 @@ pub struct RequestHead {
 impl RequestHead {
     /// All values of the fields called `name` (case-insensitive), in order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_slice())
+        values(&self.headers, name)
     }
 
     /// Whether the field called `name` is absent, sent once, or repeated.
@@ -72,11 +77,24 @@ impl RequestHead {
 
     /// Whether any `Connection` (or `Proxy-Connection`) field lists `token`.
     pub fn connection_has(&self, token: &str) -> bool {
-        self.values("connection")
-            .chain(self.values("proxy-connection"))
-            .flat_map(|v| v.split(|b| *b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        connection_has(&self.headers, token)
     }
+}
+
+/// All values of the fields called `name` (case-insensitive), in order.
+pub fn values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_slice())
+}
+
+/// Whether any `Connection` (or `Proxy-Connection`) field in `headers` lists `token`.
+pub fn connection_has(headers: &[Header], token: &str) -> bool {
+    values(headers, "connection")
+        .chain(values(headers, "proxy-connection"))
+        .flat_map(|v| v.split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// A field that must appear at most once.
@@ -116,57 +134,221 @@ pub enum HeadParse {
     Invalid(HeadError),
 }
 
-/// Parses the bytes received so far; call again with more on `Partial`.
+/// Parses a whole buffer at once (the same answer [`HeadReader`] gives however the bytes arrive).
 pub fn parse(buf: &[u8], limits: &HeadLimits) -> HeadParse {
-    // Browsers may send a stray CRLF after a previous body (RFC 9112 §2.2).
-    let skipped = leading_blank_lines(buf);
-    let rest = &buf[skipped..];
-    let line_end = rest.iter().position(|b| *b == b'\n');
-    if line_end.unwrap_or(rest.len()) > limits.request_line {
-        return HeadParse::Invalid(HeadError::LineTooLong);
+    HeadReader::new().advance(buf, limits)
+}
+
+/// Where the reader is within the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Blank lines before the request line (RFC 9112 §2.2 lets us skip them).
+    Blank,
+    /// The request line; `in_method` until its first space.
+    RequestLine { in_method: bool },
+    /// Header field lines.
+    Fields,
+}
+
+/// Finds and checks a request head in a buffer that grows as bytes arrive.
+///
+/// Call [`HeadReader::advance`] with the whole buffer each time bytes are
+/// appended; only the new bytes are looked at.
+#[derive(Clone, Debug)]
+pub struct HeadReader {
+    part: Part,
+    /// Bytes already looked at.
+    scanned: usize,
+    /// Where the current line starts.
+    line_start: usize,
+    /// Header field lines seen.
+    fields: usize,
+}
+
+impl Default for HeadReader {
+    fn default() -> Self {
+        HeadReader::new()
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let parsed = req.parse(buf);
-    match parsed {
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > limits.head_bytes {
-                HeadParse::Invalid(HeadError::HeadTooLarge)
-            } else {
-                HeadParse::Partial
+}
+
+impl HeadReader {
+    /// A reader at the start of a head.
+    pub fn new() -> Self {
+        HeadReader {
+            part: Part::Blank,
+            scanned: 0,
+            line_start: 0,
+            fields: 0,
+        }
+    }
+
+    /// Whether any byte of this head has been seen (blank lines included).
+    pub fn started(&self) -> bool {
+        self.scanned > 0
+    }
+
+    /// Looks at the bytes of `buf` not seen yet. `buf` must be the earlier
+    /// buffer with bytes appended.
+    pub fn advance(&mut self, buf: &[u8], limits: &HeadLimits) -> HeadParse {
+        while self.scanned < buf.len() {
+            let rest = &buf[self.scanned..];
+            let lf = rest.iter().position(|&b| b == b'\n');
+            let upto = lf.map_or(buf.len(), |i| self.scanned + i + 1);
+            // Bytes of the current line before its LF (or all that came).
+            if let Some(e) = self.check_prefix(buf, upto, lf.is_some(), limits) {
+                return HeadParse::Invalid(e);
+            }
+            self.scanned = upto;
+            if lf.is_none() {
+                break;
+            }
+            match self.end_of_line(buf, limits) {
+                Ok(None) => {}
+                Ok(Some(end)) => return finish(&buf[..end], self.fields, end),
+                Err(e) => return HeadParse::Invalid(e),
             }
         }
-        Ok(httparse::Status::Complete(len)) if len > limits.head_bytes => {
-            HeadParse::Invalid(HeadError::HeadTooLarge)
+        HeadParse::Partial
+    }
+
+    /// The checks a byte can fail before its line is complete, in byte order.
+    fn check_prefix(
+        &mut self,
+        buf: &[u8],
+        upto: usize,
+        has_lf: bool,
+        limits: &HeadLimits,
+    ) -> Option<HeadError> {
+        let new = self.scanned..upto;
+        // The earliest byte that breaks a rule decides which rule it is.
+        let mut first: Option<(usize, HeadError)> = None;
+        let mut note = |at: usize, e: HeadError| {
+            if first.is_none_or(|(f, _)| at < f) {
+                first = Some((at, e));
+            }
+        };
+        // A head byte at index `head_bytes` or later: the head is too large.
+        if upto > limits.head_bytes {
+            note(limits.head_bytes.max(new.start), HeadError::HeadTooLarge);
         }
-        Ok(httparse::Status::Complete(len)) => match convert(&req) {
+        // Where the method check starts: the new bytes, or the whole line
+        // when it only now turns out not to be blank (it began with a CR).
+        let mut method_from = new.start;
+        if self.part == Part::Blank {
+            let line = &buf[self.line_start..upto];
+            let blank = line == b"\r" || line == b"\r\n" || line == b"\n";
+            if !blank {
+                self.part = Part::RequestLine { in_method: true };
+                method_from = self.line_start;
+            }
+        }
+        if let Part::RequestLine { in_method } = self.part {
+            // The request line's length, not counting its line end (LF or
+            // CR LF). A CR that may still turn out to be a line end's is not
+            // counted yet, so the answer does not depend on where reads split.
+            let mut end = if has_lf { upto - 1 } else { upto };
+            if end > self.line_start && buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+            if end - self.line_start > limits.request_line {
+                note(
+                    self.line_start + limits.request_line,
+                    HeadError::LineTooLong,
+                );
+            }
+            if in_method {
+                for (i, &b) in buf.iter().enumerate().take(upto).skip(method_from) {
+                    match b {
+                        b' ' => {
+                            self.part = Part::RequestLine { in_method: false };
+                            break;
+                        }
+                        // Bad line ends are httparse's to judge at the LF.
+                        b'\r' | b'\n' => break,
+                        _ if is_tchar(b) => {}
+                        _ => {
+                            note(i, HeadError::Malformed(NOT_A_REQUEST_LINE));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        first.map(|(_, e)| e)
+    }
+
+    /// A line has just been completed at `self.scanned`; returns the head's
+    /// length when this was the blank line that ends it.
+    fn end_of_line(&mut self, buf: &[u8], limits: &HeadLimits) -> Result<Option<usize>, HeadError> {
+        let line = &buf[self.line_start..self.scanned];
+        self.line_start = self.scanned;
+        let blank = line == b"\r\n" || line == b"\n";
+        match self.part {
+            Part::Blank => Ok(None),
+            Part::RequestLine { .. } => {
+                self.part = Part::Fields;
+                check_request_line(line).map(|()| None)
+            }
+            Part::Fields if blank => Ok(Some(self.scanned)),
+            Part::Fields => {
+                self.fields += 1;
+                if self.fields > limits.headers {
+                    return Err(HeadError::TooManyHeaders);
+                }
+                check_field_line(line).map(|()| None)
+            }
+        }
+    }
+}
+
+const NOT_A_REQUEST_LINE: &str = "the request line is not METHOD TARGET HTTP/1.x";
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Checks one request line (with its line end) with httparse.
+fn check_request_line(line: &[u8]) -> Result<(), HeadError> {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse(line) {
+        // Partial: the line is fine and the fields have not come yet.
+        Ok(_) => Ok(()),
+        Err(httparse::Error::Version) => Err(version_error(line)),
+        Err(e) => Err(HeadError::Malformed(describe(e))),
+    }
+}
+
+/// Checks one header field line (with its line end) with httparse.
+fn check_field_line(line: &[u8]) -> Result<(), HeadError> {
+    let mut one = [httparse::EMPTY_HEADER; 1];
+    match httparse::parse_headers(line, &mut one) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(HeadError::Malformed(describe(e))),
+    }
+}
+
+/// Parses the complete head `head` (every line already checked).
+fn finish(head: &[u8], fields: usize, len: usize) -> HeadParse {
+    let mut slots = vec![httparse::EMPTY_HEADER; fields];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => match convert(&req) {
             Ok(head) => HeadParse::Complete(head, len),
             Err(e) => HeadParse::Invalid(e),
         },
-        Err(httparse::Error::TooManyHeaders) => HeadParse::Invalid(HeadError::TooManyHeaders),
-        // httparse rejects `HTTP/2` before the line ends; wait for the whole
-        // line so `HTTP/2.0` (505) and garbage (400) are told apart the same
-        // way however the bytes arrive.
-        Err(httparse::Error::Version) if line_end.is_none() => HeadParse::Partial,
-        Err(httparse::Error::Version) => HeadParse::Invalid(version_error(rest)),
+        // Every line passed on its own; the whole can still fail in ways a
+        // line cannot show, and that is malformed too.
+        Ok(httparse::Status::Partial) => {
+            HeadParse::Invalid(HeadError::Malformed("the request head is malformed"))
+        }
         Err(e) => HeadParse::Invalid(HeadError::Malformed(describe(e))),
     }
 }
 
-fn leading_blank_lines(buf: &[u8]) -> usize {
-    let mut i = 0;
-    loop {
-        match buf.get(i..) {
-            Some([b'\r', b'\n', ..]) => i += 2,
-            Some([b'\n', ..]) => i += 1,
-            _ => return i,
-        }
-    }
-}
-
 /// `HTTP/2.0` is a version we do not speak (505); `HTTX/1.1` is garbage (400).
-fn version_error(rest: &[u8]) -> HeadError {
-    let line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
+fn version_error(line: &[u8]) -> HeadError {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let last = line.rsplit(|b| *b == b' ').next().unwrap_or(line);
     match last {
@@ -175,7 +357,7 @@ fn version_error(rest: &[u8]) -> HeadError {
         {
             HeadError::UnsupportedVersion
         }
-        _ => HeadError::Malformed("the request line is not METHOD TARGET HTTP/1.x"),
+        _ => HeadError::Malformed(NOT_A_REQUEST_LINE),
     }
 }
 
@@ -184,7 +366,7 @@ fn describe(e: httparse::Error) -> &'static str {
         httparse::Error::HeaderName => "a header name is invalid (no spaces before the colon)",
         httparse::Error::HeaderValue => "a header value contains a control character",
         httparse::Error::NewLine => "a line ends with a bare CR",
-        httparse::Error::Token => "the request line is not METHOD TARGET HTTP/1.x",
+        httparse::Error::Token => NOT_A_REQUEST_LINE,
         _ => "the request head is malformed",
     }
 }
@@ -217,91 +399,26 @@ fn convert(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
     })
 }
 
-/// How a request's body is delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "length")]
-pub enum BodyFraming {
-    /// No body.
-    Empty,
-    /// Exactly this many bytes.
-    Length(u64),
-    /// Chunked transfer coding.
-    Chunked,
-}
-
-/// A framing problem, with the status it earns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FramingError {
-    /// Bad or conflicting Content-Length / Transfer-Encoding: 400.
-    Invalid(&'static str),
-    /// A transfer coding other than chunked: 501.
-    UnknownCoding,
-}
-
-/// Reads the body framing of a request (RFC 9112 §6), strictly.
-pub fn body_framing(head: &RequestHead) -> Result<BodyFraming, FramingError> {
-    let te: Vec<&[u8]> = head.values("transfer-encoding").collect();
-    let cl: Vec<&[u8]> = head.values("content-length").collect();
-    if !te.is_empty() {
-        if !cl.is_empty() {
-            return Err(FramingError::Invalid(
-                "both Content-Length and Transfer-Encoding are present",
-            ));
-        }
-        if head.version == Version::Http10 {
-            return Err(FramingError::Invalid(
-                "Transfer-Encoding is not allowed in HTTP/1.0",
-            ));
-        }
-        if te.len() > 1 {
-            return Err(FramingError::Invalid(
-                "Transfer-Encoding is sent more than once",
-            ));
-        }
-        let codings: Vec<&[u8]> = te[0]
-            .split(|b| *b == b',')
-            .map(<[u8]>::trim_ascii)
-            .collect();
-        return match codings.as_slice() {
-            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(BodyFraming::Chunked),
-            [.., last] if !last.eq_ignore_ascii_case(b"chunked") => Err(FramingError::Invalid(
-                "the last transfer coding is not chunked",
-            )),
-            [earlier @ .., _] if earlier.iter().any(|c| c.eq_ignore_ascii_case(b"chunked")) => {
-                Err(FramingError::Invalid("chunked is applied more than once"))
-            }
-            _ => Err(FramingError::UnknownCoding),
-        };
-    }
-    match cl.as_slice() {
-        [] => Ok(BodyFraming::Empty),
-        [one] => match parse_length(one) {
-            Some(0) => Ok(BodyFraming::Empty),
-            Some(n) => Ok(BodyFraming::Length(n)),
-            None => Err(FramingError::Invalid(
-                "Content-Length is not a plain number",
-            )),
-        },
-        _ => Err(FramingError::Invalid(
-            "Content-Length is sent more than once",
-        )),
-    }
-}
-
-/// Digits only (no sign, no list), at most 18 of them so it cannot overflow.
-fn parse_length(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(bytes: &[u8]) -> HeadParse {
         parse(bytes, &HeadLimits::default())
+    }
+
+    /// Feeds `bytes` in pieces of `piece`, as an engine would.
+    fn in_pieces(bytes: &[u8], piece: usize, limits: &HeadLimits) -> HeadParse {
+        let mut reader = HeadReader::new();
+        let mut buf = Vec::new();
+        for chunk in bytes.chunks(piece.max(1)) {
+            buf.extend_from_slice(chunk);
+            match reader.advance(&buf, limits) {
+                HeadParse::Partial => {}
+                done => return done,
+            }
+        }
+        HeadParse::Partial
     }
 
     fn head(bytes: &[u8]) -> RequestHead {
@@ -332,6 +449,7 @@ mod tests {
     fn leading_crlf_and_bare_lf_are_accepted() {
         let h = head(b"\r\n\nGET http://a/ HTTP/1.0\nHost: a\n\n");
         assert_eq!(h.version, Version::Http10);
+        assert_eq!(h.headers.len(), 1);
     }
 
     #[test]
@@ -361,6 +479,26 @@ mod tests {
     }
 
     #[test]
+    fn a_head_of_exactly_the_limit_is_accepted() {
+        let limits = HeadLimits {
+            head_bytes: 1024,
+            ..HeadLimits::default()
+        };
+        let start = "GET http://a/ HTTP/1.1\r\nX: ";
+        let filler = "v".repeat(1024 - start.len() - 4);
+        let exact = format!("{start}{filler}\r\n\r\nBODY");
+        assert!(matches!(
+            parse(exact.as_bytes(), &limits),
+            HeadParse::Complete(_, 1024)
+        ));
+        let over = format!("{start}{filler}v\r\n\r\n");
+        assert_eq!(
+            parse(over.as_bytes(), &limits),
+            HeadParse::Invalid(HeadError::HeadTooLarge)
+        );
+    }
+
+    #[test]
     fn grammar_errors() {
         for bad in [
             &b"GET http://a/ HTTP/1.1\r\nHost : a\r\n\r\n"[..],
@@ -368,11 +506,13 @@ mod tests {
             b"GET http://a/ HTTP/1.1\rHost: a\r\n\r\n",
             b" GET http://a/ HTTP/1.1\r\n\r\n",
             b"GET http://a/ HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01",
         ] {
             assert!(
                 matches!(p(bad), HeadParse::Invalid(HeadError::Malformed(_))),
-                "{:?}",
-                String::from_utf8_lossy(bad)
+                "{:?} -> {:?}",
+                String::from_utf8_lossy(bad),
+                p(bad)
             );
         }
         assert_eq!(
@@ -382,47 +522,48 @@ mod tests {
     }
 
     #[test]
-    fn framing() {
-        let f = |extra: &str| {
-            body_framing(&head(
-                format!("POST http://a/ HTTP/1.1\r\nHost: a\r\n{extra}\r\n").as_bytes(),
-            ))
-        };
-        assert_eq!(f(""), Ok(BodyFraming::Empty));
-        assert_eq!(f("Content-Length: 0\r\n"), Ok(BodyFraming::Empty));
-        assert_eq!(f("Content-Length: 12\r\n"), Ok(BodyFraming::Length(12)));
-        assert_eq!(
-            f("Transfer-Encoding: Chunked\r\n"),
-            Ok(BodyFraming::Chunked)
-        );
-        for bad in [
-            "Content-Length: +5\r\n",
-            "Content-Length: 5, 6\r\n",
-            "Content-Length: 0x5\r\n",
-            "Content-Length: -1\r\n",
-            "Content-Length: 99999999999999999999\r\n",
-            "Content-Length: 5\r\nContent-Length: 5\r\n",
-            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-            "Transfer-Encoding: chunked, gzip\r\n",
-            "Transfer-Encoding: chunked, chunked\r\n",
-        ] {
-            assert!(
-                matches!(f(bad), Err(FramingError::Invalid(_))),
-                "{bad:?} -> {:?}",
-                f(bad)
-            );
-        }
-        assert_eq!(
-            f("Transfer-Encoding: gzip, chunked\r\n"),
-            Err(FramingError::UnknownCoding)
-        );
+    fn garbage_is_refused_at_its_first_byte() {
+        // A TLS ClientHello sent to the proxy port: no need to wait for a line end.
+        assert!(matches!(
+            in_pieces(b"\x16\x03\x01", 1, &HeadLimits::default()),
+            HeadParse::Invalid(HeadError::Malformed(_))
+        ));
     }
 
+    /// The answer is a function of the bytes alone, near every limit.
     #[test]
-    fn connection_tokens() {
-        let h = head(b"GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, Close\r\n\r\n");
-        assert!(h.connection_has("close"));
-        assert!(!h.connection_has("upgrade"));
+    fn segmentation_never_changes_the_answer() {
+        let limits = HeadLimits {
+            request_line: 1024,
+            headers: 16,
+            head_bytes: 2048,
+            ..HeadLimits::default()
+        };
+        let mut cases: Vec<Vec<u8>> = vec![
+            format!("GET http://a/{} HTTP/1.1\r\n\r\n", "x".repeat(1000)).into_bytes(),
+            format!("GET http://a/{} HTTP/1.1\r\n\r\n", "x".repeat(1010)).into_bytes(),
+            format!("GET http://a/{}\x01 HTTP/1.1\r\n\r\n", "x".repeat(1020)).into_bytes(),
+            format!("G\x01T http://a/{} HTTP/1.1\r\n", "x".repeat(3000)).into_bytes(),
+            format!("GET http://a/ HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(2030)).into_bytes(),
+            format!("GET http://a/ HTTP/1.1\r\nX : {}\r\n\r\n", "v".repeat(2030)).into_bytes(),
+            b"GET http://a/ HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
+            b"\r\n\r\n\r\nGET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+        ];
+        let mut many = b"GET http://a/ HTTP/1.1\r\n".to_vec();
+        for i in 0..17 {
+            many.extend_from_slice(format!("X-{i}: {}\r\n", "y".repeat(100)).as_bytes());
+        }
+        cases.push(many);
+        for case in &cases {
+            let whole = parse(case, &limits);
+            for piece in [1, 2, 3, 7, 64, 1000] {
+                assert_eq!(
+                    in_pieces(case, piece, &limits),
+                    whole,
+                    "{:?} in pieces of {piece}",
+                    String::from_utf8_lossy(&case[..case.len().min(60)])
+                );
+            }
+        }
     }
 }

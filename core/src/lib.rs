@@ -31,12 +31,16 @@
 //!
 //! [`simulate::simulate`] runs the same loop against scripted outcomes.
 
+pub mod body;
+pub mod chunked;
 pub mod conformance;
+pub mod connection;
 pub mod display;
-pub mod exchange;
 pub mod forward;
+pub mod framing;
 pub mod head;
 pub mod log;
+pub mod origin;
 pub mod outcome;
 pub mod policy;
 pub mod ports;
@@ -47,6 +51,6 @@ pub mod simulate;
 pub mod target;
 pub mod tls;
 
-pub use exchange::{Action, Exchange};
+pub use connection::{Action, Connection};
 pub use response::{After, ProxyError, Response};
 pub use settings::Settings;

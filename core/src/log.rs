@@ -1,6 +1,7 @@
 //! The connection-log model: events that happen to a client connection, and
-//! the record they build up. The engine stamps each event with a time it
-//! reads from its clock; the simulator stamps them with made-up times.
+//! the record they build up. The core emits each event with the connection
+//! time of the input that caused it; the engine adds the wall-clock time of
+//! the accept, the simulator uses its simulated times as they are.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -90,10 +91,17 @@ pub enum Event {
         /// Origin-form target.
         path: String,
     },
+    /// A 1xx went to the client: Burrow's own `100 Continue`, or the origin's relayed.
+    Interim {
+        /// The status.
+        status: u16,
+    },
     /// The origin's response head was relayed.
     OriginResponded {
         /// The origin's status.
         status: u16,
+        /// The origin's reason phrase (escaped).
+        reason: String,
     },
     /// The origin failed to answer a forwarded request.
     UpstreamFailed {
@@ -221,6 +229,8 @@ pub struct ConnectionRecord {
     pub remote: Option<SocketAddr>,
     /// The status the client got (Burrow's or the origin's).
     pub status: Option<u16>,
+    /// The origin's reason phrase, when the status is the origin's.
+    pub reason: Option<String>,
     /// The RFC 9209 error, if Burrow answered with one.
     pub error: Option<ProxyError>,
     /// The rule behind Burrow's own response.
@@ -307,16 +317,19 @@ impl ConnectionRecord {
                 after,
             } => {
                 self.status = Some(*status);
+                self.reason = None;
                 self.error = *error;
                 self.rule = Some(rule.clone());
                 self.tunnel = *after == After::Tunnel;
                 t.responded = Some(at);
             }
             Event::Forwarded { .. } => {}
-            Event::OriginResponded { status } => {
+            Event::OriginResponded { status, reason } => {
                 self.status = Some(*status);
+                self.reason = Some(reason.clone());
                 t.responded = Some(at);
             }
+            Event::Interim { .. } => {}
             Event::UpstreamFailed { failure } => self.upstream_failure = Some(*failure),
             Event::Tls { check, sni, alpn } => {
                 self.sni_check = Some(check.clone());

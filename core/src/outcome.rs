@@ -1,5 +1,5 @@
-//! What the network did: the inputs the engine (or the simulator) feeds back
-//! into the core after doing IO.
+//! What the network did, as the core classifies it: DNS and connect results
+//! the engine reports, and the ways an origin can fail a forwarded request.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +35,10 @@ pub enum ConnectFailure {
 pub enum UpstreamFailure {
     /// The origin closed the connection before a response head.
     Closed,
-    /// The origin's response head was not valid HTTP.
+    /// The origin's response was not valid HTTP, or its framing unusable.
     Protocol,
+    /// The origin's response head was larger than the limits allow.
+    TooLarge,
     /// No response head within the upstream response timeout.
     Timeout,
 }

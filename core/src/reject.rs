@@ -1,9 +1,11 @@
-//! Every answer Burrow gives instead of a tunnel or a forwarded response:
+//! Every answer Burrow makes itself (the tunnel's 200 and every refusal):
 //! the status, the RFC 9209 error, the words, and the rule behind it.
 
-use crate::head::{FramingError, HeadError, Version};
+use crate::body::BodyError;
+use crate::framing::FramingError;
+use crate::head::{HeadError, Version};
 use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
-use crate::response::{After, ProxyError, Response, ResponseSpec, Rule};
+use crate::response::{After, ProxyError, Response, ResponseSpec, Rule, Status};
 use crate::target::TargetError;
 
 macro_rules! rule {
@@ -26,6 +28,10 @@ pub const CONNECT_OK: Rule = rule!(
     "RFC 9110 §9.3.6"
 );
 
+/// The id of the rule behind a 407: a replay knows from it that the
+/// credentials were refused.
+pub const AUTH_RULE: &str = "proxy-auth-required";
+
 /// The forwarding rule.
 pub const FORWARD_OK: Rule = rule!(
     "forwarded",
@@ -35,7 +41,7 @@ pub const FORWARD_OK: Rule = rule!(
 
 fn build(
     version: Version,
-    status: u16,
+    status: Status,
     error: ProxyError,
     details: Option<String>,
     body: &str,
@@ -62,19 +68,19 @@ pub fn bad_head(error: HeadError) -> Response {
     // The version is unknown when the head is broken; answer in 1.1.
     let v = Version::Http11;
     match error {
-        HeadError::LineTooLong => build(v, 414, ProxyError::HttpRequestError, None,
+        HeadError::LineTooLong => build(v, Status::UriTooLong, ProxyError::HttpRequestError, None,
             "The request line is longer than Burrow accepts.\nShorten the URL, or raise limits.request_line in the settings.\n",
             rule!("request-line-too-long", "The request line exceeds the configured limit.", "RFC 9112 §3")),
-        HeadError::HeadTooLarge => build(v, 431, ProxyError::HttpRequestError, None,
+        HeadError::HeadTooLarge => build(v, Status::RequestHeaderFieldsTooLarge, ProxyError::HttpRequestError, None,
             "The request head is larger than Burrow accepts.\nSend fewer or smaller header fields (cookies are the usual cause), or raise limits.head_bytes.\n",
             rule!("head-too-large", "The header section exceeds the configured size.", "RFC 9110 §5.4, RFC 6585 §5")),
-        HeadError::TooManyHeaders => build(v, 431, ProxyError::HttpRequestError, None,
+        HeadError::TooManyHeaders => build(v, Status::RequestHeaderFieldsTooLarge, ProxyError::HttpRequestError, None,
             "The request has more header fields than Burrow accepts.\nSend fewer fields, or raise limits.headers.\n",
             rule!("too-many-headers", "The header section has more fields than the configured limit.", "RFC 9110 §5.4, RFC 6585 §5")),
-        HeadError::UnsupportedVersion => build(v, 505, ProxyError::HttpRequestError, None,
+        HeadError::UnsupportedVersion => build(v, Status::HttpVersionNotSupported, ProxyError::HttpRequestError, None,
             "Burrow speaks HTTP/1.0 and HTTP/1.1 to clients.\nConfigure the client to use an HTTP/1.1 proxy.\n",
             rule!("version-unsupported", "Only HTTP/1.0 and HTTP/1.1 are spoken on the proxy port.", "RFC 9110 §15.6.6")),
-        HeadError::Malformed(what) => build(v, 400, ProxyError::HttpRequestError, Some(what.to_string()),
+        HeadError::Malformed(what) => build(v, Status::BadRequest, ProxyError::HttpRequestError, Some(what.to_string()),
             &format!("The request is malformed: {what}.\nThis usually means the client is not speaking HTTP to the proxy port.\n"),
             rule!("head-malformed", "Off-grammar requests are refused, never repaired, and the connection is closed.", "RFC 9112 §2.2, §3, §5")),
     }
@@ -83,10 +89,10 @@ pub fn bad_head(error: HeadError) -> Response {
 /// Content-Length / Transfer-Encoding that cannot be trusted.
 pub fn bad_framing(version: Version, error: FramingError) -> Response {
     match error {
-        FramingError::Invalid(what) => build(version, 400, ProxyError::HttpRequestError, Some(what.to_string()),
+        FramingError::Invalid(what) => build(version, Status::BadRequest, ProxyError::HttpRequestError, Some(what.to_string()),
             &format!("The request's body framing is invalid: {what}.\nAmbiguous framing is how requests get smuggled, so Burrow refuses it.\n"),
             rule!("framing-invalid", "An invalid or conflicting Content-Length or Transfer-Encoding is an unrecoverable error: answer 400 and close.", "RFC 9112 §6.1, §6.3")),
-        FramingError::UnknownCoding => build(version, 501, ProxyError::HttpRequestError, None,
+        FramingError::UnknownCoding => build(version, Status::NotImplemented, ProxyError::HttpRequestError, None,
             "The request uses a transfer coding other than chunked, which Burrow does not implement.\nSend the body with Content-Length or chunked.\n",
             rule!("coding-unknown", "A server that does not understand a transfer coding answers 501.", "RFC 9112 §6.1")),
     }
@@ -94,14 +100,14 @@ pub fn bad_framing(version: Version, error: FramingError) -> Response {
 
 /// A CONNECT that carries a body.
 pub fn connect_with_body(version: Version) -> Response {
-    build(version, 400, ProxyError::HttpRequestError, Some("CONNECT with content".into()),
+    build(version, Status::BadRequest, ProxyError::HttpRequestError, Some("CONNECT with content".into()),
         "A CONNECT request has no content, but this one declares a body (Content-Length above 0 or Transfer-Encoding).\nThe bytes after a CONNECT belong to the tunnel; send them after the 200.\n",
         rule!("connect-with-body", "A CONNECT request has no content; framing it would swallow the first tunnel bytes.", "RFC 9110 §9.3.6"))
 }
 
 /// Missing, repeated or invalid Host.
 pub fn bad_host_field(version: Version, what: &'static str) -> Response {
-    build(version, 400, ProxyError::HttpRequestError, Some(what.to_string()),
+    build(version, Status::BadRequest, ProxyError::HttpRequestError, Some(what.to_string()),
         &format!("The Host header field is wrong: {what}.\nAn HTTP/1.1 request carries exactly one valid Host field.\n"),
         rule!("host-field-invalid", "A server must answer 400 to an HTTP/1.1 request with no Host, several Host lines, or an invalid one.", "RFC 9112 §3.2"))
 }
@@ -119,7 +125,7 @@ pub fn bad_target(version: Version, error: TargetError, target: &[u8]) -> Respon
     };
     build(
         version,
-        400,
+        Status::BadRequest,
         ProxyError::HttpRequestError,
         Some(error.describe().to_string()),
         &format!(
@@ -139,7 +145,7 @@ pub fn auth_required(version: Version, wrong: bool) -> Response {
     };
     ResponseSpec {
         version,
-        status: 407,
+        status: Status::ProxyAuthenticationRequired,
         error: Some(ProxyError::HttpRequestDenied),
         details: Some(
             if wrong {
@@ -155,11 +161,11 @@ pub fn auth_required(version: Version, wrong: bool) -> Response {
             "Basic realm=\"burrow\", charset=\"UTF-8\"".into(),
         )],
         body,
-        rule: rule!(
-            "proxy-auth-required",
-            "Authentication is configured; a 407 always carries a Proxy-Authenticate challenge.",
-            "RFC 9110 §11.7.1, §15.5.8, RFC 7617 §2"
-        ),
+        rule: Rule {
+            id: AUTH_RULE,
+            why: "Authentication is configured; a 407 always carries a Proxy-Authenticate challenge.",
+            spec: "RFC 9110 §11.7.1, §15.5.8, RFC 7617 §2",
+        },
         after: After::Close,
     }
     .build()
@@ -167,7 +173,7 @@ pub fn auth_required(version: Version, wrong: bool) -> Response {
 
 /// A port outside `allowed_ports`.
 pub fn port_denied(version: Version, port: u16) -> Response {
-    build(version, 403, ProxyError::HttpRequestDenied, Some(format!("port {port} is not in allowed_ports")),
+    build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some(format!("port {port} is not in allowed_ports")),
         &format!("Burrow does not open tunnels to port {port}.\nOnly the ports in allowed_ports may be reached (default 443 and 80); add {port} there (or --allow-port) if you trust it.\n"),
         rule!("connect-port-denied", "Proxies should limit CONNECT to a list of known ports, so the proxy cannot be used to reach mail, SSH or database ports.", "RFC 9110 §9.3.6"))
 }
@@ -175,7 +181,7 @@ pub fn port_denied(version: Version, port: u16) -> Response {
 /// A host refused by `deny_hosts` / `allow_hosts`.
 pub fn host_denied(version: Version, host: &str) -> Response {
     let shown = crate::response::escape(host.as_bytes());
-    build(version, 403, ProxyError::HttpRequestDenied, Some("host is not allowed by the settings".into()),
+    build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some("host is not allowed by the settings".into()),
         &format!("Burrow's settings do not allow {shown}.\nChange allow_hosts or deny_hosts to reach it.\n"),
         rule!("host-denied", "The destination host is refused by the configured allow or deny list.", "Burrow settings: allow_hosts, deny_hosts"))
 }
@@ -183,14 +189,14 @@ pub fn host_denied(version: Version, host: &str) -> Response {
 /// Every resolved address was internal while that is not allowed.
 pub fn address_prohibited(version: Version, host: &str) -> Response {
     let shown = crate::response::escape(host.as_bytes());
-    build(version, 403, ProxyError::DestinationIpProhibited, Some("destination is on a local or private network".into()),
+    build(version, Status::Forbidden, ProxyError::DestinationIpProhibited, Some("destination is on a local or private network".into()),
         &format!("{shown} resolves to a loopback, private or link-local address, which this proxy does not reach while it is shared beyond this machine.\nSet private_destinations to \"allow\" if that is intended.\n"),
         rule!("destination-ip-prohibited", "The decision is made on the resolved, canonicalised address, so a name cannot smuggle a request to a local service.", "RFC 9209 §2.3.6"))
 }
 
 /// The destination is Burrow's own listener.
 pub fn loop_detected(version: Version) -> Response {
-    build(version, 502, ProxyError::ProxyLoopDetected, None,
+    build(version, Status::BadGateway, ProxyError::ProxyLoopDetected, None,
         "The destination is this proxy itself; relaying to it would loop forever.\nCheck the host and port you are trying to reach.\n",
         rule!("proxy-loop", "An intermediary must not forward a message to itself.", "RFC 9110 §7.6, RFC 9209 §2.3.16"))
 }
@@ -200,19 +206,19 @@ pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response
     let shown = crate::response::escape(host.as_bytes());
     let mut spec = match failure {
         DnsFailure::NoSuchHost => ResponseSpec {
-            version, status: 502, error: Some(ProxyError::DnsError), details: None,
+            version, status: Status::BadGateway, error: Some(ProxyError::DnsError), details: None,
             params: vec![("rcode", "NXDOMAIN".into())], fields: Vec::new(),
             body: "", rule: rule!("dns-error", "The destination name does not resolve; a gateway that cannot reach upstream answers 502.", "RFC 9209 §2.3.2, RFC 9110 §15.6.3"),
             after: After::Close,
         },
         DnsFailure::ServerFailure => ResponseSpec {
-            version, status: 502, error: Some(ProxyError::DnsError), details: Some("the resolver failed".into()),
+            version, status: Status::BadGateway, error: Some(ProxyError::DnsError), details: Some("the resolver failed".into()),
             params: Vec::new(), fields: Vec::new(),
             body: "", rule: rule!("dns-error", "The lookup failed; a gateway that cannot reach upstream answers 502.", "RFC 9209 §2.3.2, RFC 9110 §15.6.3"),
             after: After::Close,
         },
         DnsFailure::Timeout => ResponseSpec {
-            version, status: 504, error: Some(ProxyError::DnsTimeout), details: None,
+            version, status: Status::GatewayTimeout, error: Some(ProxyError::DnsTimeout), details: None,
             params: Vec::new(), fields: Vec::new(),
             body: "", rule: rule!("dns-timeout", "The lookup did not finish in time: a gateway timeout.", "RFC 9209 §2.3.1, RFC 9110 §15.6.5"),
             after: After::Close,
@@ -231,42 +237,88 @@ pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response
 pub fn connect_failed(version: Version, authority: &str, failure: ConnectFailure) -> Response {
     let shown = crate::response::escape(authority.as_bytes());
     match failure {
-        ConnectFailure::Refused => build(version, 502, ProxyError::ConnectionRefused, None,
+        ConnectFailure::Refused => build(version, Status::BadGateway, ProxyError::ConnectionRefused, None,
             &format!("{shown} refused the connection: nothing is listening on that port.\nCheck the port, or whether the service is running.\n"),
             rule!("connection-refused", "The destination refused the TCP connection; a gateway reports the bad upstream with 502.", "RFC 9209 §2.3.7, RFC 9110 §15.6.3")),
-        ConnectFailure::TimedOut => build(version, 504, ProxyError::ConnectionTimeout, None,
+        ConnectFailure::TimedOut => build(version, Status::GatewayTimeout, ProxyError::ConnectionTimeout, None,
             &format!("{shown} did not answer the connection attempt in time.\nThe host may be down or a firewall may drop the traffic; try again later.\n"),
             rule!("connection-timeout", "The destination did not answer in time: a gateway timeout.", "RFC 9209 §2.3.4, RFC 9110 §15.6.5")),
-        ConnectFailure::Unreachable => build(version, 502, ProxyError::DestinationIpUnroutable, None,
+        ConnectFailure::Unreachable => build(version, Status::BadGateway, ProxyError::DestinationIpUnroutable, None,
             &format!("There is no route to {shown}.\nCheck this machine's network connection.\n"),
             rule!("destination-unroutable", "The network reports no route to the destination.", "RFC 9209 §2.3.5, RFC 9110 §15.6.3")),
-        ConnectFailure::Other => build(version, 502, ProxyError::ProxyInternalError, Some("connect failed".into()),
+        ConnectFailure::Other => build(version, Status::BadGateway, ProxyError::ProxyInternalError, Some("connect failed".into()),
             &format!("Burrow could not open a connection to {shown}.\nSee the proxy's log for the error.\n"),
             rule!("connect-error", "A local error prevented the connection.", "RFC 9110 §15.6.3")),
     }
 }
 
-/// The origin failed to answer a forwarded request.
-pub fn upstream_failed(version: Version, authority: &str, failure: UpstreamFailure) -> Response {
+/// The origin failed to answer a forwarded request; `details` says what was wrong.
+pub fn upstream_failed(
+    version: Version,
+    authority: &str,
+    failure: UpstreamFailure,
+    details: Option<&str>,
+) -> Response {
     let shown = crate::response::escape(authority.as_bytes());
+    let details = details.map(str::to_string);
     match failure {
-        UpstreamFailure::Closed => build(version, 502, ProxyError::ConnectionTerminated, None,
+        UpstreamFailure::Closed => build(version, Status::BadGateway, ProxyError::ConnectionTerminated, details,
             &format!("{shown} closed the connection without answering.\nTry again; if it persists the site is failing.\n"),
             rule!("upstream-closed", "The origin closed the connection before a response.", "RFC 9209 §2.3.15, RFC 9110 §15.6.3")),
-        UpstreamFailure::Protocol => build(version, 502, ProxyError::HttpProtocolError, None,
+        UpstreamFailure::Protocol => build(version, Status::BadGateway, ProxyError::HttpProtocolError, details,
             &format!("{shown} sent a response that is not valid HTTP.\nThe site may not speak HTTP on that port.\n"),
-            rule!("upstream-protocol-error", "The origin's response could not be parsed.", "RFC 9209 §2.3.19, RFC 9110 §15.6.3")),
-        UpstreamFailure::Timeout => build(version, 504, ProxyError::HttpResponseTimeout, None,
+            rule!("upstream-protocol-error", "The origin's response could not be parsed or framed; a proxy answers 502 rather than guess.", "RFC 9209 §2.3.19, RFC 9112 §6.3, RFC 9110 §15.6.3")),
+        UpstreamFailure::TooLarge => build(version, Status::BadGateway, ProxyError::HttpResponseHeaderSectionSize, details,
+            &format!("{shown} sent a response head larger than Burrow accepts.\nRaise limits.response_head_bytes or limits.response_headers if you trust the site.\n"),
+            rule!("upstream-head-too-large", "The origin's response head exceeds the configured limits.", "RFC 9209 §2.3.20, RFC 9110 §15.6.3")),
+        UpstreamFailure::Timeout => build(version, Status::GatewayTimeout, ProxyError::HttpResponseTimeout, details,
             &format!("{shown} did not send a response in time.\nTry again later.\n"),
-            rule!("upstream-timeout", "The origin did not answer in time: a gateway timeout.", "RFC 9209 §2.3.22, RFC 9110 §15.6.5")),
+            rule!("upstream-timeout", "The origin did not answer in time after the request was sent: a gateway timeout.", "RFC 9209 §2.3.22, RFC 9110 §15.6.5")),
     }
+}
+
+/// The request body cannot be read: malformed chunks, or the client closed
+/// before the body was complete.
+pub fn bad_body(version: Version, error: BodyError) -> Response {
+    let what = error.describe();
+    match error {
+        BodyError::Chunked(_) => build(version, Status::BadRequest, ProxyError::HttpRequestError, Some(what.to_string()),
+            &format!("The request body's chunked framing is invalid: {what}.\nAmbiguous framing is how requests get smuggled, so Burrow stops here.\n"),
+            rule!("body-malformed", "Invalid chunked framing is an unrecoverable error: answer 400 and close.", "RFC 9112 §7.1, §6.3")),
+        BodyError::Incomplete => build(version, Status::BadRequest, ProxyError::HttpRequestError, Some(what.to_string()),
+            "The client stopped sending before the request body was complete.\nThe request was not completed upstream.\n",
+            rule!("body-incomplete", "A message whose body ends before its framing says is incomplete; it is not forwarded as if complete.", "RFC 9112 §8")),
+    }
+}
+
+/// The request body stopped arriving before it was complete.
+pub fn body_timeout(version: Version) -> Response {
+    build(version, Status::RequestTimeout, ProxyError::HttpRequestError, Some("request body timeout".into()),
+        "The request body stopped arriving before it was complete, so Burrow closed the connection.\n",
+        rule!("body-timeout", "A server may close a connection whose request does not complete in time, after a 408.", "RFC 9110 §15.5.9"))
+}
+
+/// The tunnel is open: the destination accepted the TCP connection.
+pub fn established(version: Version, next_hop: std::net::SocketAddr) -> Response {
+    ResponseSpec {
+        version,
+        status: Status::ConnectionEstablished,
+        error: None,
+        details: None,
+        params: vec![("next-hop", next_hop.to_string())],
+        fields: Vec::new(),
+        body: "",
+        rule: CONNECT_OK,
+        after: After::Tunnel,
+    }
+    .build()
 }
 
 /// The request head did not arrive in time.
 pub fn head_timeout() -> Response {
     build(
         Version::Http11,
-        408,
+        Status::RequestTimeout,
         ProxyError::HttpRequestError,
         Some("request head timeout".into()),
         "The request head did not arrive in time, so Burrow closed the connection.\n",
@@ -280,7 +332,7 @@ pub fn head_timeout() -> Response {
 
 /// Too many connections at once.
 pub fn over_capacity() -> Response {
-    build(Version::Http11, 503, ProxyError::ConnectionLimitReached, None,
+    build(Version::Http11, Status::ServiceUnavailable, ProxyError::ConnectionLimitReached, None,
         "Burrow is serving as many connections as it is configured to (max_connections).\nTry again in a moment, or raise max_connections.\n",
         rule!("connection-limit", "A server that is temporarily overloaded answers 503.", "RFC 9209 §2.3.11, RFC 9110 §15.6.4"))
 }

@@ -42,6 +42,8 @@ pub enum ProxyError {
     HttpProtocolError,
     /// The origin took too long to answer.
     HttpResponseTimeout,
+    /// The origin's response head is larger than Burrow accepts.
+    HttpResponseHeaderSectionSize,
     /// Something failed inside Burrow.
     ProxyInternalError,
 }
@@ -64,6 +66,7 @@ impl ProxyError {
             ProxyError::HttpResponseIncomplete => "http_response_incomplete",
             ProxyError::HttpProtocolError => "http_protocol_error",
             ProxyError::HttpResponseTimeout => "http_response_timeout",
+            ProxyError::HttpResponseHeaderSectionSize => "http_response_header_section_size",
             ProxyError::ProxyInternalError => "proxy_internal_error",
         }
     }
@@ -85,6 +88,7 @@ impl ProxyError {
             ProxyError::HttpResponseIncomplete => "The destination's response ended before it was complete.",
             ProxyError::HttpProtocolError => "The destination's response was not valid HTTP.",
             ProxyError::HttpResponseTimeout => "The destination did not send its response in time.",
+            ProxyError::HttpResponseHeaderSectionSize => "The destination's response head is larger than the proxy accepts.",
             ProxyError::ProxyInternalError => "Something failed inside the proxy.",
         }
     }
@@ -114,11 +118,33 @@ pub enum After {
     KeepAlive,
 }
 
+impl After {
+    /// A title for the connection's state.
+    pub fn title(self) -> &'static str {
+        match self {
+            After::Tunnel => "Tunnel open",
+            After::Close => "Connection closed",
+            After::KeepAlive => "Connection kept alive",
+        }
+    }
+
+    /// What the state means, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            After::Tunnel => "Burrow now relays bytes blindly both ways until one side closes.",
+            After::Close => "Burrow closes the connection; nothing more the client sent is read.",
+            After::KeepAlive => "The client may send its next request on the same connection.",
+        }
+    }
+}
+
 /// A response Burrow makes itself, as exact bytes plus what they mean.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Response {
     /// The status code.
     pub status: u16,
+    /// The reason phrase.
+    pub reason: &'static str,
     /// The RFC 9209 error, for anything but success.
     pub error: Option<ProxyError>,
     /// Extra detail for the log and the `details` parameter.
@@ -127,6 +153,10 @@ pub struct Response {
     pub rule: Rule,
     /// What happens to the connection afterwards.
     pub after: After,
+    /// The `Proxy-Status` field value exactly as written.
+    pub proxy_status_field: String,
+    /// The `Proxy-Status` parameters written, in order.
+    pub proxy_status: Vec<ProxyStatusParam>,
     /// The exact bytes to write: status line, fields, body.
     #[serde(with = "lossless_text")]
     pub bytes: Vec<u8>,
@@ -137,8 +167,8 @@ pub struct Response {
 pub struct ResponseSpec<'a> {
     /// Version of the status line (follows the request).
     pub version: Version,
-    /// Status code.
-    pub status: u16,
+    /// The status.
+    pub status: Status,
     /// RFC 9209 error type, `None` for success.
     pub error: Option<ProxyError>,
     /// Detail for the `details` parameter.
@@ -155,24 +185,120 @@ pub struct ResponseSpec<'a> {
     pub after: After,
 }
 
-/// The reason phrase Burrow writes for each status it sends.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "Connection established",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
+/// Every status Burrow answers with itself; origin statuses are relayed as
+/// numbers with the origin's own reason phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// 200: the tunnel is open.
+    ConnectionEstablished,
+    /// 400.
+    BadRequest,
+    /// 403.
+    Forbidden,
+    /// 407.
+    ProxyAuthenticationRequired,
+    /// 408.
+    RequestTimeout,
+    /// 414.
+    UriTooLong,
+    /// 431.
+    RequestHeaderFieldsTooLarge,
+    /// 501.
+    NotImplemented,
+    /// 502.
+    BadGateway,
+    /// 503.
+    ServiceUnavailable,
+    /// 504.
+    GatewayTimeout,
+    /// 505.
+    HttpVersionNotSupported,
+}
+
+impl Status {
+    /// The status code.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::ConnectionEstablished => 200,
+            Status::BadRequest => 400,
+            Status::Forbidden => 403,
+            Status::ProxyAuthenticationRequired => 407,
+            Status::RequestTimeout => 408,
+            Status::UriTooLong => 414,
+            Status::RequestHeaderFieldsTooLarge => 431,
+            Status::NotImplemented => 501,
+            Status::BadGateway => 502,
+            Status::ServiceUnavailable => 503,
+            Status::GatewayTimeout => 504,
+            Status::HttpVersionNotSupported => 505,
+        }
+    }
+
+    /// The reason phrase Burrow writes.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::ConnectionEstablished => "Connection established",
+            Status::BadRequest => "Bad Request",
+            Status::Forbidden => "Forbidden",
+            Status::ProxyAuthenticationRequired => "Proxy Authentication Required",
+            Status::RequestTimeout => "Request Timeout",
+            Status::UriTooLong => "URI Too Long",
+            Status::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Status::NotImplemented => "Not Implemented",
+            Status::BadGateway => "Bad Gateway",
+            Status::ServiceUnavailable => "Service Unavailable",
+            Status::GatewayTimeout => "Gateway Timeout",
+            Status::HttpVersionNotSupported => "HTTP Version Not Supported",
+        }
+    }
+
+    /// Whether it is a 2xx.
+    pub fn is_success(self) -> bool {
+        self == Status::ConnectionEstablished
+    }
+
+    /// The status Burrow answers with under this code, if it is one of its own.
+    pub fn from_code(code: u16) -> Option<Status> {
+        ALL_STATUSES.iter().copied().find(|s| s.code() == code)
+    }
+}
+
+const ALL_STATUSES: [Status; 12] = [
+    Status::ConnectionEstablished,
+    Status::BadRequest,
+    Status::Forbidden,
+    Status::ProxyAuthenticationRequired,
+    Status::RequestTimeout,
+    Status::UriTooLong,
+    Status::RequestHeaderFieldsTooLarge,
+    Status::NotImplemented,
+    Status::BadGateway,
+    Status::ServiceUnavailable,
+    Status::GatewayTimeout,
+    Status::HttpVersionNotSupported,
+];
+
+/// One `Proxy-Status` parameter as written, e.g. `("next-hop", "192.0.2.1:443")`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyStatusParam {
+    /// The parameter name.
+    pub name: &'static str,
+    /// Its value, unquoted.
+    pub value: String,
+    /// What the parameter is, in words.
+    pub meaning: &'static str,
+    /// What its value means, when Burrow knows (the error type's meaning).
+    pub detail: Option<&'static str>,
+}
+
+/// What a `Proxy-Status` parameter is (RFC 9209 §2.1 and §2.3.2).
+fn param_meaning(name: &str) -> &'static str {
+    match name {
+        "error" => "the error type",
+        "next-hop" => "the address Burrow connected to",
+        "rcode" => "the DNS response code",
+        "details" => "details",
+        _ => "a parameter",
     }
 }
 
@@ -182,24 +308,32 @@ impl ResponseSpec<'_> {
         let mut head = format!(
             "{} {} {}\r\n",
             self.version.as_str(),
-            self.status,
-            reason(self.status)
+            self.status.code(),
+            self.status.reason()
         );
-        let mut status_field = String::from(PROXY_NAME);
+        let mut params = Vec::new();
         if let Some(e) = self.error {
-            let _ = write!(status_field, "; error={}", e.token());
+            params.push(("error", e.token().to_string()));
         }
-        for (k, v) in &self.params {
-            let _ = write!(status_field, "; {k}={}", sf_string(v));
-        }
+        params.extend(self.params.iter().cloned());
         if let Some(d) = &self.details {
-            let _ = write!(status_field, "; details={}", sf_string(d));
+            params.push(("details", d.clone()));
+        }
+        let mut status_field = String::from(PROXY_NAME);
+        for (i, (k, v)) in params.iter().enumerate() {
+            // The error type is a Token; every other value here is a String.
+            if i == 0 && self.error.is_some() {
+                let _ = write!(status_field, "; {k}={v}");
+            } else {
+                let _ = write!(status_field, "; {k}={}", sf_string(v));
+            }
         }
         let _ = write!(head, "Proxy-Status: {status_field}\r\n");
+
         for (k, v) in &self.fields {
             let _ = write!(head, "{k}: {}\r\n", field_safe(v));
         }
-        let success = (200..300).contains(&self.status);
+        let success = self.status.is_success();
         // RFC 9110 §9.3.6: a 2xx to CONNECT has no framing fields and no body.
         if !success {
             head.push_str("Content-Type: text/plain; charset=utf-8\r\n");
@@ -215,12 +349,29 @@ impl ResponseSpec<'_> {
         if !success {
             bytes.extend_from_slice(self.body.as_bytes());
         }
+        let proxy_status = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, value))| ProxyStatusParam {
+                name,
+                value: value
+                    .chars()
+                    .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+                    .collect(),
+                meaning: param_meaning(name),
+                // The error type comes first when there is one.
+                detail: self.error.filter(|_| i == 0).map(ProxyError::meaning),
+            })
+            .collect();
         Response {
-            status: self.status,
+            status: self.status.code(),
+            reason: self.status.reason(),
+            proxy_status_field: status_field,
             error: self.error,
             details: self.details,
             rule: self.rule,
             after: self.after,
+            proxy_status,
             bytes,
         }
     }
@@ -295,7 +446,7 @@ mod tests {
     fn error_response_bytes() {
         let r = ResponseSpec {
             version: Version::Http10,
-            status: 502,
+            status: Status::BadGateway,
             error: Some(ProxyError::DnsError),
             details: Some("no \"such\" host".into()),
             params: vec![("rcode", "NXDOMAIN".into())],
@@ -322,7 +473,7 @@ mod tests {
     fn success_has_no_framing_and_no_body() {
         let r = ResponseSpec {
             version: Version::Http11,
-            status: 200,
+            status: Status::ConnectionEstablished,
             error: None,
             details: None,
             params: vec![("next-hop", "192.0.2.1:443".into())],
@@ -352,7 +503,7 @@ mod tests {
     fn bytes_serialise_as_text() {
         let r = ResponseSpec {
             version: Version::Http11,
-            status: 400,
+            status: Status::BadRequest,
             error: Some(ProxyError::HttpRequestError),
             details: None,
             params: vec![],

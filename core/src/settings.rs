@@ -128,16 +128,20 @@ pub fn secs(value: f64) -> Duration {
 /// A week: longer deadlines are certainly typos.
 const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 
-/// Size limits on a request head.
+/// Size limits on message heads: a client's request, an origin's response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeadLimits {
     /// Longest request line; longer gets 414.
     pub request_line: usize,
-    /// Most header fields; more gets 431.
+    /// Most header fields in a request; more gets 431.
     pub headers: usize,
-    /// Largest whole head; larger gets 431.
+    /// Largest whole request head; larger gets 431.
     pub head_bytes: usize,
+    /// Most header fields in an origin's response; more gets 502.
+    pub response_headers: usize,
+    /// Largest origin response head; larger gets 502.
+    pub response_head_bytes: usize,
 }
 
 impl Default for HeadLimits {
@@ -146,6 +150,8 @@ impl Default for HeadLimits {
             request_line: 16 * 1024,
             headers: 100,
             head_bytes: 64 * 1024,
+            response_headers: 100,
+            response_head_bytes: 64 * 1024,
         }
     }
 }
@@ -253,10 +259,30 @@ impl Settings {
         if self.limits.headers < 16 {
             return Err(SettingsError::BadLimit("headers"));
         }
+        if self.limits.response_head_bytes < 1024 {
+            return Err(SettingsError::BadLimit("response_head_bytes"));
+        }
+        if self.limits.response_headers < 16 {
+            return Err(SettingsError::BadLimit("response_headers"));
+        }
         if self.max_connections == 0 {
             return Err(SettingsError::BadLimit("max_connections"));
         }
         Ok(())
+    }
+
+    /// What the listen address means for who can use the proxy.
+    pub fn listen_note(&self) -> &'static str {
+        match (
+            self.listen.ip().to_canonical().is_loopback(),
+            self.private_allowed(),
+        ) {
+            (true, _) => "Only programs on this machine can connect.",
+            (false, false) => {
+                "Shared on the network: loopback and private destinations are refused."
+            }
+            (false, true) => "Shared on the network, and private destinations may be reached.",
+        }
     }
 
     /// Whether destinations on loopback or private networks may be reached.

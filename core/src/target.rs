@@ -192,10 +192,22 @@ pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, TargetError> {
     })
 }
 
+/// The Host field a client sends with this request line: the CONNECT
+/// target itself, or an absolute URL's authority.
+pub fn host_field(method: &str, target: &str) -> Option<String> {
+    if method == "CONNECT" {
+        return Some(target.to_string());
+    }
+    let (_, rest) = target.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(rest[..end].to_string()).filter(|h| !h.is_empty())
+}
+
 /// Bytes a path or query may carry unencoded: the URI grammar's, plus the
 /// `"`, `{`, `}`, `|` and `^` that real clients send raw. Stricter than
-/// httparse on purpose: it is what the upstream HTTP client (hyper's
-/// `http::Uri`) will send, so nothing accepted here can fail later.
+/// httparse on purpose: `<`, `>`, a backtick, spaces and non-ASCII never
+/// reach an origin unencoded, so a URL cannot smuggle markup or bytes an
+/// origin might read differently.
 fn path_byte(b: u8) -> bool {
     matches!(b,
         b'!' | b'"' | b'$'..=b';' | b'=' | b'?'..=b'_' | b'a'..=b'z' | b'{' | b'|' | b'}' | b'~')

@@ -111,6 +111,23 @@ pub fn peek(bytes: &[u8]) -> Peek {
     }
 }
 
+/// How many bytes of the stream must be there before [`peek`] can answer
+/// differently than for `bytes`: the end of the first TLS record not yet
+/// complete. Lets a caller fed tiny pieces look again only when it matters.
+pub fn bytes_needed(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    loop {
+        let Some(header) = bytes.get(pos..pos + 5) else {
+            return pos + 5;
+        };
+        let end = pos + 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if end > bytes.len() {
+            return end.min(MAX_PEEK);
+        }
+        pos = end;
+    }
+}
+
 /// Compares the SNI with the host from the CONNECT line (host only, no port; IPv6 may be
 /// bracketed). Returns None while the peek still needs more bytes.
 pub fn check_sni(connect_host: &str, peek: &Peek) -> Option<SniCheck> {

@@ -15,9 +15,9 @@ use tauri::{AppHandle, Runtime, State};
 use crate::actions::{self, AppState};
 use crate::error::Error;
 use crate::log_store::Batch;
-use crate::scenario::{self, SimulatorLink};
 use crate::settings_file;
 use crate::state::Status;
+use burrow_core::simulate::{self, SimulatorLink};
 
 // `NAMES`: the one list of command names, shared with `build.rs`.
 include!("command_names.rs");
@@ -132,7 +132,7 @@ pub fn open_in_simulator(state: State<'_, AppState>, key: u64) -> Result<Simulat
     let settings = state.controller.settings();
     let store = state.store();
     let record = store.get(key).ok_or(Error::NoRecord(key))?;
-    Ok(scenario::link_for(record, &settings, store.listener(key)))
+    Ok(simulate::link_for(record, &settings, store.listener(key)))
 }
 
 /// Copies the proxy address to the clipboard; returns it.

@@ -18,7 +18,6 @@ pub mod commands;
 pub mod error;
 pub mod icons;
 pub mod log_store;
-pub mod scenario;
 pub mod settings_file;
 pub mod state;
 pub mod tray;

@@ -1,23 +1,22 @@
-//! The accept loop: admits connections up to `max_connections`, refuses the
-//! rest with the core's 503, and on shutdown drains then cuts what is left.
+//! The accept loop: admits connections up to `max_connections`, hands the
+//! rest a core connection that refuses them (503), and on shutdown drains
+//! then cuts what is left.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_core::log::{CloseReason, Event};
-use burrow_core::reject;
 use burrow_core::settings::secs;
-use tokio::io::AsyncWriteExt;
+use burrow_core::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, linger_close, Ctx};
+use crate::connection::{self, Ctx, LINGER};
 use crate::engine::{Counters, Engine};
-use crate::events::{next_id, Emitter};
+use crate::events::{next_id, now_ms, Emitter};
 
 /// How long to pause accepting after a resource error such as EMFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -102,43 +101,29 @@ fn admit(
     let _ = socket.set_nodelay(true);
     // The exact address the client reached: loop detection compares against it.
     let local = socket.local_addr().unwrap_or(listen_addr);
-    let emitter = Emitter::new(next_id(), ctx.events.clone());
-    emitter.emit(Event::Accepted {
-        client: peer,
-        listener: local,
-    });
+    let emitter = Emitter::new(next_id(), ctx.events.clone(), now_ms());
+    let settings = ctx.settings.clone();
     match permits.clone().try_acquire_owned() {
         Ok(permit) => {
+            let conn = Connection::new(settings, peer, local);
             let ctx2 = ctx.clone();
             ctx.tracker.spawn(async move {
-                connection::serve(ctx2, socket, local, emitter).await;
+                let _open = ctx2.counters.open_connection();
+                connection::serve(ctx2.clone(), conn, socket, emitter, LINGER).await;
                 drop(permit);
             });
         }
         Err(_) => {
-            let cut = ctx.cut.clone();
-            ctx.tracker.spawn(refuse(socket, emitter, cut));
+            // Never queued: the core answers 503 and closes.
+            let conn = Connection::over_capacity(settings, peer, local);
+            let ctx2 = ctx.clone();
+            ctx.tracker.spawn(connection::serve(
+                ctx2,
+                conn,
+                socket,
+                emitter,
+                REFUSED_LINGER,
+            ));
         }
     }
-}
-
-/// Answers with the core's over-capacity response and closes; never queues.
-async fn refuse(mut socket: TcpStream, emitter: Emitter, cut: CancellationToken) {
-    let response = reject::over_capacity();
-    emitter.emit(Event::Responded {
-        status: response.status,
-        error: response.error,
-        rule: response.rule.id.to_string(),
-        after: response.after,
-    });
-    cut.run_until_cancelled(async {
-        let write = tokio::time::timeout(REFUSED_LINGER, socket.write_all(&response.bytes));
-        if let Ok(Ok(())) = write.await {
-            linger_close(&mut socket, REFUSED_LINGER).await;
-        }
-    })
-    .await;
-    emitter.emit(Event::Closed {
-        reason: CloseReason::Rejected,
-    });
 }

@@ -1,16 +1,19 @@
-//! One client connection: reads request heads, drives the core's
-//! [`Exchange`] with DNS, TCP and timers, and carries out what it says
-//! (write these bytes, tunnel, forward, close). Keep-alive requests loop
-//! here with a fresh exchange each.
+//! One client connection: the IO around the core's [`Connection`].
+//!
+//! The loop asks the core what to do, does it with sockets, and reports
+//! back what happened and when. Every deadline comes from
+//! [`Connection::poll_timeout`]; every byte written comes from the core;
+//! every close reason is the core's. This file only moves bytes and keeps
+//! the timer.
 
-use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_core::log::{CloseReason, Event, LogEvent};
-use burrow_core::settings::secs;
-use burrow_core::{target, Action, After, Exchange, Response, Settings};
+use burrow_core::connection::{IoFailure, Stop};
+use burrow_core::log::LogEvent;
+use burrow_core::{Action, Connection, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
@@ -21,14 +24,13 @@ use tokio_util::task::TaskTracker;
 use crate::engine::Counters;
 use crate::events::Emitter;
 use crate::net::{self, BoxStream, Connector, Resolver};
-use crate::relay::{self, is_reset, Tunnel};
-use crate::upstream::Kept;
+use crate::relay;
 
-/// Size of the buffer client bytes are read into.
+/// Size of each read buffer (client and upstream).
 pub(crate) const READ_BUF: usize = 16 * 1024;
 /// How long a closing connection keeps reading (and dropping) what the
-/// client still sends, so its unread bytes do not turn our FIN into a reset
-/// that could destroy the response before the client reads it.
+/// client still sends, so unread bytes do not turn our FIN into a reset that
+/// could destroy the response before the client reads it.
 pub(crate) const LINGER: Duration = Duration::from_secs(1);
 /// The most bytes dropped while lingering.
 const LINGER_BYTES: usize = 256 * 1024;
@@ -53,321 +55,291 @@ pub(crate) struct Ctx {
     pub cut: CancellationToken,
 }
 
-/// Whether the client connection carries on with another request.
-pub(crate) enum Next {
-    /// Read the next request with a new exchange.
-    KeepAlive,
-    /// Close, for this reason.
-    Close(CloseReason),
-}
-
-/// The state of one client connection between and during requests.
-pub(crate) struct Conn {
-    /// What the whole run shares.
-    pub ctx: Arc<Ctx>,
-    /// This connection's events.
-    pub emitter: Emitter,
-    /// The client's socket.
-    pub client: TcpStream,
-    /// The address the client reached.
-    pub local: SocketAddr,
-    /// The read buffer, allocated once per connection.
-    pub buf: Box<[u8]>,
-    /// Bytes read past the previous message: the start of the next request.
-    pub pending: Vec<u8>,
-    /// The upstream connection opened by the last `Connect`.
-    pub dialed: Option<BoxStream>,
-    /// The address of the last successful `Connect`.
-    pub dialed_addr: Option<SocketAddr>,
-    /// An upstream HTTP connection kept for the next forwarded request.
-    pub kept: Option<Kept>,
-    /// The target of the latest request, as logged.
-    pub target: Option<String>,
-    /// Payload bytes client → server so far.
-    pub up: u64,
-    /// Payload bytes server → client so far.
-    pub down: u64,
-    /// Whether any payload was relayed (then a final `Traffic` is sent).
-    pub relayed: bool,
-}
-
-/// Serves one accepted client connection to the end.
-pub(crate) async fn serve(ctx: Arc<Ctx>, client: TcpStream, local: SocketAddr, emitter: Emitter) {
-    let _open = ctx.counters.open_connection();
-    let mut conn = Conn {
+/// Serves one accepted client connection to the end; `conn` is the core's
+/// state for it (a fresh one, or one that refuses at once).
+pub(crate) async fn serve(
+    ctx: Arc<Ctx>,
+    conn: Connection,
+    client: TcpStream,
+    emitter: Emitter,
+    linger: Duration,
+) {
+    let mut driver = Driver {
+        start: Instant::now(),
         ctx,
+        conn,
         emitter,
         client,
-        local,
+        upstream: None,
         buf: vec![0; READ_BUF].into_boxed_slice(),
-        pending: Vec::new(),
-        dialed: None,
-        dialed_addr: None,
-        kept: None,
-        target: None,
-        up: 0,
-        down: 0,
-        relayed: false,
+        upstream_buf: Box::default(),
+        draining: false,
+        linger,
     };
-    let reason = conn.run().await;
-    tracing::debug!(id = conn.emitter.id(), ?reason, "connection closed");
-    if conn.relayed {
-        conn.emitter.emit(Event::Traffic {
-            up: conn.up,
-            down: conn.down,
-        });
-    }
-    conn.emitter.emit(Event::Closed { reason });
+    driver.run().await;
 }
 
-/// What reading the client produced.
-enum Read {
-    Data(usize),
-    Eof,
+/// The IO side of one connection.
+struct Driver {
+    ctx: Arc<Ctx>,
+    conn: Connection,
+    /// The connection's time zero.
+    start: Instant,
+    emitter: Emitter,
+    client: TcpStream,
+    upstream: Option<BoxStream>,
+    buf: Box<[u8]>,
+    /// Allocated with the first upstream connection.
+    upstream_buf: Box<[u8]>,
+    /// The engine's drain has been reported.
+    draining: bool,
+    /// How long to linger after the close.
+    linger: Duration,
+}
+
+/// Which socket an IO result came from.
+enum Io {
+    Client(io::Result<usize>),
+    Upstream(io::Result<usize>),
     Deadline,
-    Stopping,
-    Failed(std::io::Error),
+    Drain,
+    Cut,
 }
 
-impl Conn {
-    async fn run(&mut self) -> CloseReason {
-        let mut first = true;
-        loop {
-            let mut ex = Exchange::new(self.ctx.settings.clone(), self.local);
-            match self.exchange(&mut ex, first).await {
-                Next::KeepAlive => first = false,
-                Next::Close(reason) => return reason,
-            }
+impl Driver {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn deadline(&self) -> Instant {
+        deadline_of(self.start, &self.conn)
+    }
+
+    fn flush_events(&mut self) {
+        while let Some((at, event)) = self.conn.poll_event() {
+            self.emitter.emit(at, event);
         }
     }
 
-    /// Drives one exchange until it responds, tunnels, forwards or closes.
-    async fn exchange(&mut self, ex: &mut Exchange, first: bool) -> Next {
-        let settings = self.ctx.settings.clone();
-        let t = &settings.timeouts;
-        let head_limit = secs(t.request_head);
-        let start = Instant::now();
-        // The first request's head is due from the connection's start; a later
-        // one may idle for keep_alive, then is due request_head after its first byte.
-        let mut head_deadline = first.then(|| start + head_limit);
-        let idle_deadline = start + secs(t.keep_alive);
-        if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            ex.receive(&pending);
-        }
-        let mut reuse_tried = false;
-        let mut connect_reuse_tried = false;
-        let mut timed_out = false;
-        let mut closing = CloseReason::ClientFin;
+    async fn run(&mut self) {
         loop {
-            self.drain(ex);
-            match ex.poll() {
-                Action::ReadRequest => {
-                    let waiting = !ex.has_bytes();
-                    let deadline = match (waiting, head_deadline) {
-                        (_, Some(d)) => d,
-                        (true, None) => idle_deadline,
-                        (false, None) => *head_deadline.insert(Instant::now() + head_limit),
-                    };
-                    match self.read(deadline, waiting).await {
-                        Read::Data(n) => ex.receive(&self.buf[..n]),
-                        Read::Eof => ex.client_closed(),
-                        Read::Deadline => {
-                            timed_out = true;
-                            closing = if waiting && !first {
-                                CloseReason::IdleTimeout
-                            } else {
-                                CloseReason::HeadTimeout
-                            };
-                            ex.timed_out();
-                        }
-                        Read::Stopping => return Next::Close(CloseReason::Shutdown),
-                        Read::Failed(e) => return Next::Close(client_error(&e)),
+            self.flush_events();
+            match self.conn.poll() {
+                Action::Read { client, upstream } => self.read(client, upstream).await,
+                Action::Resolve { host, port } => self.resolve(&host, port).await,
+                Action::Connect { addr } => self.connect(addr).await,
+                Action::SendClient(bytes) => {
+                    if !self.write_client(&bytes).await {
+                        break;
                     }
                 }
-                Action::Resolve { host, port } => {
-                    if !reuse_tried {
-                        reuse_tried = true;
-                        if self.kept_for(&host, port) {
-                            // A no-op for CONNECT; the next poll then asks to resolve again.
-                            ex.reuse();
-                            continue;
-                        }
-                    }
-                    self.kept = None;
-                    // Stamp "resolving" now, not when the answer comes.
-                    self.drain(ex);
-                    let lookup = net::resolve(&*self.ctx.resolver, &host, port, secs(t.dns));
-                    match self.ctx.cut.run_until_cancelled(lookup).await {
-                        Some(answer) => ex.resolved(answer),
-                        None => return Next::Close(CloseReason::Shutdown),
-                    }
-                }
-                Action::Connect { addr } => {
-                    // An IP-literal forward never resolves: offer reuse here.
-                    if !connect_reuse_tried {
-                        connect_reuse_tried = true;
-                        if self.kept_at(addr) {
-                            ex.reuse();
-                            continue;
-                        }
-                    }
-                    self.kept = None;
-                    self.drain(ex);
-                    let dial = net::connect(&*self.ctx.connector, addr, secs(t.connect));
-                    match self.ctx.cut.run_until_cancelled(dial).await {
-                        Some(Ok(stream)) => {
-                            self.dialed = Some(stream);
-                            self.dialed_addr = Some(addr);
-                            ex.connected(Ok(()));
-                        }
-                        Some(Err(failure)) => ex.connected(Err(failure)),
-                        None => return Next::Close(CloseReason::Shutdown),
-                    }
-                }
-                Action::Respond(response) => return self.respond(ex, response, timed_out).await,
-                Action::Forward(request) => {
+                Action::SendUpstream(bytes) => self.write_upstream(&bytes).await,
+                Action::CloseUpstream => self.upstream = None,
+                Action::StartTunnel { early } => self.tunnel(early).await,
+                // A tunnel is relayed to its end by `tunnel`.
+                Action::Relay => self.tunnel(Vec::new()).await,
+                Action::Close => {
+                    self.flush_events();
                     let cut = self.ctx.cut.clone();
-                    return match cut.run_until_cancelled(self.forward(ex, request)).await {
-                        Some(next) => next,
-                        None => Next::Close(CloseReason::Shutdown),
-                    };
+                    cut.run_until_cancelled(linger_close(&mut self.client, self.linger))
+                        .await;
+                    return;
                 }
-                Action::Close => return Next::Close(closing),
             }
         }
+        self.flush_events();
     }
 
-    /// Reads client bytes, or says why none came.
-    async fn read(&mut self, deadline: Instant, waiting: bool) -> Read {
-        tokio::select! {
-            r = self.client.read(&mut self.buf) => match r {
-                Ok(0) => Read::Eof,
-                Ok(n) => Read::Data(n),
-                Err(e) => Read::Failed(e),
-            },
-            () = sleep_until(deadline) => Read::Deadline,
-            // Stopping closes connections that are between requests at once.
-            () = self.ctx.shutdown.cancelled(), if waiting => Read::Stopping,
-            () = self.ctx.cut.cancelled() => Read::Stopping,
+    /// Waits for bytes from the sides the core wants read, the deadline, or the engine stopping.
+    async fn read(&mut self, client: bool, upstream: bool) {
+        let deadline = self.deadline();
+        let upstream = upstream && self.upstream.is_some();
+        if upstream && self.upstream_buf.is_empty() {
+            self.upstream_buf = vec![0; READ_BUF].into_boxed_slice();
         }
-    }
-
-    /// Sends the exchange's queued events, remembering the request target.
-    pub(crate) fn drain(&mut self, ex: &mut Exchange) {
-        let target = &mut self.target;
-        self.emitter.drain(ex, |event| {
-            if let Event::Request { target: t, .. } = event {
-                *target = Some(t.clone());
+        let io = {
+            let Driver {
+                client: socket,
+                upstream: up,
+                buf,
+                upstream_buf,
+                ctx,
+                draining,
+                ..
+            } = self;
+            tokio::select! {
+                r = socket.read(buf), if client => Io::Client(r),
+                r = read_upstream(up, upstream_buf), if upstream => Io::Upstream(r),
+                () = sleep_until(deadline) => Io::Deadline,
+                () = ctx.shutdown.cancelled(), if !*draining => Io::Drain,
+                () = ctx.cut.cancelled() => Io::Cut,
             }
-        });
-    }
-
-    /// Whether the kept upstream connection serves `host:port` and is idle.
-    fn kept_for(&self, host: &str, port: u16) -> bool {
-        self.kept
-            .as_ref()
-            .is_some_and(|k| k.host == host && k.port == port && k.sender.is_ready())
-    }
-
-    /// Whether the kept upstream connection was dialled to `addr` and is idle.
-    fn kept_at(&self, addr: SocketAddr) -> bool {
-        self.kept
-            .as_ref()
-            .is_some_and(|k| k.addr == Some(addr) && k.sender.is_ready())
-    }
-
-    /// Writes a response the core made, then does what it says.
-    pub(crate) async fn respond(
-        &mut self,
-        ex: &mut Exchange,
-        response: Response,
-        timed_out: bool,
-    ) -> Next {
-        self.drain(ex);
-        let idle = secs(self.ctx.settings.timeouts.tunnel_idle);
-        let cut = self.ctx.cut.clone();
-        let write = async {
-            self.client.write_all(&response.bytes).await?;
-            self.client.flush().await
         };
-        if let Err(reason) = guard(&cut, idle, write).await {
-            return Next::Close(reason);
-        }
-        match response.after {
-            After::Tunnel => self.tunnel(ex).await,
-            After::KeepAlive => {
-                self.pending = ex.take_leftover();
-                Next::KeepAlive
+        let now = self.now();
+        match io {
+            Io::Client(Ok(0)) => self.conn.handle_client_eof(now),
+            Io::Client(Ok(n)) => self.conn.handle_client_data(now, &self.buf[..n]),
+            Io::Client(Err(e)) => self.conn.handle_client_error(now, failure(&e)),
+            Io::Upstream(Ok(0)) => {
+                self.upstream = None;
+                self.conn.handle_upstream_end(now, None);
             }
-            After::Close => {
-                cut.run_until_cancelled(linger_close(&mut self.client, LINGER))
-                    .await;
-                Next::Close(if timed_out {
-                    CloseReason::HeadTimeout
-                } else {
-                    CloseReason::Rejected
-                })
+            Io::Upstream(Ok(n)) => self.conn.handle_upstream_data(now, &self.upstream_buf[..n]),
+            Io::Upstream(Err(e)) => {
+                self.upstream = None;
+                self.conn.handle_upstream_end(now, Some(failure(&e)));
             }
+            Io::Deadline => self.conn.handle_timeout(now),
+            Io::Drain => {
+                self.draining = true;
+                self.conn.handle_stop(now, Stop::Drain);
+            }
+            Io::Cut => self.conn.handle_stop(now, Stop::Cut),
         }
     }
 
-    /// Relays the tunnel after the 2xx has been written.
-    async fn tunnel(&mut self, ex: &mut Exchange) -> Next {
-        let Some(mut upstream) = self.dialed.take() else {
+    async fn resolve(&mut self, host: &str, port: u16) {
+        let deadline = self.deadline();
+        let resolver = self.ctx.resolver.clone();
+        let cut = self.ctx.cut.clone();
+        let answer = tokio::select! {
+            answer = resolver.resolve(host, port) => Some(answer),
+            () = sleep_until(deadline) => None,
+            () = cut.cancelled() => return self.conn.handle_stop(self.now(), Stop::Cut),
+        };
+        let now = self.now();
+        match answer {
+            Some(answer) => self.conn.handle_resolved(now, answer),
+            None => self.conn.handle_timeout(now),
+        }
+    }
+
+    async fn connect(&mut self, addr: SocketAddr) {
+        let deadline = self.deadline();
+        let connector = self.ctx.connector.clone();
+        let cut = self.ctx.cut.clone();
+        let result = tokio::select! {
+            result = connector.connect(addr) => Some(result),
+            () = sleep_until(deadline) => None,
+            () = cut.cancelled() => return self.conn.handle_stop(self.now(), Stop::Cut),
+        };
+        let now = self.now();
+        match result {
+            Some(Ok(stream)) => {
+                self.upstream = Some(stream);
+                self.conn.handle_connected(now, Ok(()));
+            }
+            Some(Err(failure)) => self.conn.handle_connected(now, Err(failure)),
+            None => self.conn.handle_timeout(now),
+        }
+    }
+
+    /// Writes to the client; `false` when the client is gone (the core knows why).
+    async fn write_client(&mut self, bytes: &[u8]) -> bool {
+        let mut written = 0;
+        while written < bytes.len() {
+            let deadline = self.deadline();
+            let result = tokio::select! {
+                r = self.client.write(&bytes[written..]) => Some(r),
+                () = sleep_until(deadline) => None,
+                () = self.ctx.cut.cancelled() => {
+                    self.conn.handle_stop(self.start.elapsed(), Stop::Cut);
+                    return false;
+                }
+            };
+            let now = self.now();
+            match result {
+                Some(Ok(0)) => {
+                    self.conn.handle_client_error(now, IoFailure::Other);
+                    return false;
+                }
+                Some(Ok(n)) => written += n,
+                Some(Err(e)) => {
+                    self.conn.handle_client_error(now, failure(&e));
+                    return false;
+                }
+                None => {
+                    // Stalled: the core decides whether that ends the connection.
+                    self.conn.handle_timeout(now);
+                    if self.conn.is_closed() {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Writes to the upstream connection; a failure is the origin's end.
+    async fn write_upstream(&mut self, bytes: &[u8]) {
+        let deadline = self.deadline();
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let result = tokio::select! {
+            r = up.write_all(bytes) => Some(r),
+            () = sleep_until(deadline) => None,
+        };
+        let now = self.now();
+        match result {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                self.upstream = None;
+                self.conn.handle_upstream_end(now, Some(failure(&e)));
+            }
+            None => self.conn.handle_timeout(now),
+        }
+    }
+
+    /// Relays the tunnel the core has opened, to its end.
+    async fn tunnel(&mut self, early: Vec<u8>) {
+        let Some(mut upstream) = self.upstream.take() else {
+            // The core opens a tunnel only over the connection just dialled.
             tracing::error!(
                 id = self.emitter.id(),
                 "tunnel without an upstream connection"
             );
-            return Next::Close(CloseReason::Error);
+            self.conn
+                .handle_tunnel_end(self.now(), burrow_core::connection::TunnelEnd::Failed);
+            return;
         };
-        // The client may have sent its first tunnel bytes with the CONNECT head.
-        let early = ex.take_leftover();
-        let host = self
-            .target
-            .as_deref()
-            .and_then(|t| target::parse_authority(t).ok())
-            .map(|a| a.host.to_string());
         let _tunnel = self.ctx.counters.open_tunnel();
-        self.relayed = true;
-        let tunnel = Tunnel {
-            idle: secs(self.ctx.settings.timeouts.tunnel_idle),
-            emitter: &self.emitter,
-            host,
-            cut: &self.ctx.cut,
-            base: (self.up, self.down),
-        };
-        let out = relay::relay(&mut self.client, &mut upstream, &early, tunnel).await;
-        self.up = out.up;
-        self.down = out.down;
-        Next::Close(out.reason)
+        self.flush_events();
+        let cut = self.ctx.cut.clone();
+        relay::relay(
+            &mut self.client,
+            &mut upstream,
+            &early,
+            relay::Link {
+                conn: &mut self.conn,
+                start: self.start,
+                emitter: &self.emitter,
+                cut: &cut,
+            },
+        )
+        .await;
     }
 }
 
-/// A failure on the client's socket, as a close reason.
-pub(crate) fn client_error(e: &std::io::Error) -> CloseReason {
-    if is_reset(e) {
-        CloseReason::ClientReset
+async fn read_upstream(up: &mut Option<BoxStream>, buf: &mut [u8]) -> io::Result<usize> {
+    match up {
+        Some(stream) => stream.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The core's next deadline as an instant (far away when it has none).
+pub(crate) fn deadline_of(start: Instant, conn: &Connection) -> Instant {
+    let far = Duration::from_secs(365 * 24 * 3600);
+    start + conn.poll_timeout().unwrap_or(far)
+}
+
+/// What an IO error means for the core.
+pub(crate) fn failure(e: &io::Error) -> IoFailure {
+    if net::is_reset(e) {
+        IoFailure::Reset
     } else {
-        CloseReason::Error
-    }
-}
-
-/// Runs `f` unless it stalls for `limit` (`IdleTimeout`) or the engine cuts
-/// connections (`Shutdown`); an IO error is the client's.
-pub(crate) async fn guard<T>(
-    cut: &CancellationToken,
-    limit: Duration,
-    f: impl Future<Output = std::io::Result<T>>,
-) -> Result<T, CloseReason> {
-    match cut
-        .run_until_cancelled(tokio::time::timeout(limit, f))
-        .await
-    {
-        None => Err(CloseReason::Shutdown),
-        Some(Err(_elapsed)) => Err(CloseReason::IdleTimeout),
-        Some(Ok(Err(e))) => Err(client_error(&e)),
-        Some(Ok(Ok(v))) => Ok(v),
+        IoFailure::Other
     }
 }
 

@@ -1,16 +1,17 @@
 //! Burrow's engine: the IO around the sans-IO core.
 //!
-//! Every decision about a request is made by [`burrow_core`]; this crate
-//! only moves bytes, runs timers, looks names up, dials TCP and feeds the
-//! outcomes back. Response bytes come from the core's `Exchange`; the
-//! engine never writes a status or a header of its own.
+//! Every decision about a connection is made by [`burrow_core`]'s
+//! `Connection`; this crate only moves bytes, keeps the one timer the core
+//! asks for, looks names up, dials TCP and reports what happened. Every byte
+//! it writes, to the client or upstream, comes from the core.
 //!
 //! ```text
-//!  accept ─► connection ─► Exchange::poll ─┬─ ReadRequest ► read (head / keep-alive deadline)
-//!  (cap,      (one per      (core)          ├─ Resolve ───► Resolver + timeouts.dns
-//!   503)       client)                      ├─ Connect ───► Connector + timeouts.connect
-//!                                           ├─ Respond ───► write; Close | Tunnel ► relay
-//!                                           └─ Forward ───► hyper client ► origin_response
+//!  accept ─► connection ─► Connection::poll ─┬─ Read ─────────► client / upstream socket, until poll_timeout
+//!  (cap:      (one task      (core)           ├─ Resolve ──────► Resolver
+//!   the core's per client)                    ├─ Connect ──────► Connector
+//!   503)                                      ├─ SendClient / SendUpstream ► write
+//!                                             ├─ StartTunnel ──► relay (reports progress and the end)
+//!                                             └─ Close ────────► FIN, linger
 //! ```
 //!
 //! ```no_run
@@ -28,14 +29,12 @@
 
 mod accept;
 pub mod access_log;
-mod chunked;
 pub mod cli;
 mod connection;
 mod engine;
 mod events;
 mod net;
 mod relay;
-mod upstream;
 
 pub use engine::{Engine, Running, StartError, Stats};
 pub use net::{BoxFuture, BoxStream, Connector, Resolver, Stream, SystemResolver, TcpConnector};

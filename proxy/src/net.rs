@@ -1,14 +1,13 @@
 //! Name lookups and upstream connections, behind two small traits so tests
-//! can inject failures, plus the deadlines the engine puts around them.
+//! can inject failures.
 //!
-//! The traits only report what the network did; the core turns that into a
-//! response.
+//! The traits only report what the network did; the core keeps the
+//! deadlines around them and turns every outcome into an answer.
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::time::Duration;
 
 use burrow_core::outcome::{ConnectFailure, DnsFailure};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,13 +27,13 @@ pub type BoxStream = Box<dyn Stream>;
 
 /// Looks names up. The default, [`SystemResolver`], asks the operating system.
 pub trait Resolver: Send + Sync + 'static {
-    /// Returns every address `host` has; the engine applies `timeouts.dns`.
+    /// Returns every address `host` has; the core's DNS deadline bounds the wait.
     fn resolve(&self, host: &str, port: u16) -> BoxFuture<'_, Result<Vec<IpAddr>, DnsFailure>>;
 }
 
 /// Opens upstream connections. The default, [`TcpConnector`], dials TCP.
 pub trait Connector: Send + Sync + 'static {
-    /// Connects to exactly `addr`; the engine applies `timeouts.connect`.
+    /// Connects to exactly `addr`; the core's connect deadline bounds the wait.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, Result<BoxStream, ConnectFailure>>;
 }
 
@@ -109,27 +108,14 @@ fn connect_failure(e: &io::Error) -> ConnectFailure {
     }
 }
 
-/// Resolves with the DNS deadline: running out of time is `DnsFailure::Timeout`.
-pub(crate) async fn resolve(
-    resolver: &dyn Resolver,
-    host: &str,
-    port: u16,
-    limit: Duration,
-) -> Result<Vec<IpAddr>, DnsFailure> {
-    tokio::time::timeout(limit, resolver.resolve(host, port))
-        .await
-        .unwrap_or(Err(DnsFailure::Timeout))
-}
-
-/// Connects with the connect deadline: running out of time is `ConnectFailure::TimedOut`.
-pub(crate) async fn connect(
-    connector: &dyn Connector,
-    addr: SocketAddr,
-    limit: Duration,
-) -> Result<BoxStream, ConnectFailure> {
-    tokio::time::timeout(limit, connector.connect(addr))
-        .await
-        .unwrap_or(Err(ConnectFailure::TimedOut))
+/// Whether the peer reset the connection (a write after its reset is EPIPE).
+pub(crate) fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 #[cfg(test)]
@@ -168,18 +154,5 @@ mod tests {
             connect_failure(&e(io::ErrorKind::PermissionDenied)),
             ConnectFailure::Other
         );
-    }
-
-    struct Never;
-    impl Resolver for Never {
-        fn resolve(&self, _: &str, _: u16) -> BoxFuture<'_, Result<Vec<IpAddr>, DnsFailure>> {
-            Box::pin(std::future::pending())
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn resolve_deadline_is_a_dns_timeout() {
-        let r = resolve(&Never, "example.com", 443, Duration::from_secs(5)).await;
-        assert_eq!(r, Err(DnsFailure::Timeout));
     }
 }

@@ -178,6 +178,27 @@ impl Client {
         self.ended.unwrap_or(Ending::Open)
     }
 
+    /// Reads until at least `want` bytes are buffered (or the peer closes),
+    /// then on until nothing more comes for [`QUIET`]; returns everything
+    /// buffered and how the connection stands.
+    pub async fn read_settled(&mut self, want: usize) -> (Vec<u8>, Ending) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.buf.len() < want && self.fill(deadline).await {}
+        while self.ended.is_none() {
+            let mut chunk = vec![0u8; 64 * 1024];
+            match timeout(QUIET, self.stream.read(&mut chunk)).await {
+                Err(_) => break,
+                Ok(Ok(0)) => self.ended = Some(Ending::Fin),
+                Ok(Err(_)) => self.ended = Some(Ending::Reset),
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        (
+            std::mem::take(&mut self.buf),
+            self.ended.unwrap_or(Ending::Open),
+        )
+    }
+
     /// The underlying stream, with bytes already read but not consumed.
     pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
         (self.stream, self.buf)

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use burrow_core::outcome::UpstreamFailure;
 use burrow_core::simulate::OriginScript;
+use burrow_core::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::client::{chunk, dechunk};
+use crate::client::dechunk;
 use crate::find;
 
 /// A loopback TCP server running one handler per accepted connection.
@@ -90,6 +91,8 @@ pub struct Recorded {
     pub head: Vec<u8>,
     /// The body with any chunked framing removed.
     pub body: Vec<u8>,
+    /// The request's exact bytes on the wire: head and framed body.
+    pub raw: Vec<u8>,
 }
 
 impl Recorded {
@@ -126,18 +129,42 @@ impl Recorded {
 pub struct HttpOrigin {
     server: RawOrigin,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    received: Arc<Mutex<Vec<u8>>>,
 }
 
 impl HttpOrigin {
-    /// Starts one on loopback.
+    /// Starts one on loopback, answering as `script` says under default settings.
     pub async fn start(script: OriginScript) -> HttpOrigin {
+        HttpOrigin::with_settings(script, Settings::default()).await
+    }
+
+    /// Starts one on loopback; `settings` are the proxy's, for scripts that
+    /// answer relative to its limits (the same bytes the simulator uses).
+    pub async fn with_settings(script: OriginScript, settings: Settings) -> HttpOrigin {
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(script);
-        let log = requests.clone();
+        let answer = Arc::new(Answer {
+            bytes: script.response_bytes(&settings),
+            closes: script.closes_after(),
+            script,
+        });
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Log {
+            requests: requests.clone(),
+            received: received.clone(),
+        };
         let server =
-            RawOrigin::start(move |stream, n| serve_http(stream, n, script.clone(), log.clone()))
+            RawOrigin::start(move |stream, n| serve_http(stream, n, answer.clone(), log.clone()))
                 .await;
-        HttpOrigin { server, requests }
+        HttpOrigin {
+            server,
+            requests,
+            received,
+        }
+    }
+
+    /// Every byte received, on all connections, in arrival order.
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().expect("lock").clone()
     }
 
     /// Where it listens.
@@ -169,7 +196,7 @@ pub fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -
         reason: match status {
             200 => "OK".to_string(),
             404 => "Not Found".to_string(),
-            s => burrow_core::response::reason(s).to_string(),
+            _ => "Whatever".to_string(),
         },
         headers: headers
             .iter()
@@ -179,73 +206,56 @@ pub fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -
     }
 }
 
-async fn serve_http(
-    mut stream: TcpStream,
-    connection: usize,
-    script: Arc<OriginScript>,
-    log: Arc<Mutex<Vec<Recorded>>>,
-) {
+/// Where the origin notes what it gets.
+#[derive(Clone)]
+struct Log {
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+/// What the origin writes for each request.
+struct Answer {
+    script: OriginScript,
+    bytes: Option<Vec<u8>>,
+    closes: bool,
+}
+
+async fn serve_http(mut stream: TcpStream, connection: usize, answer: Arc<Answer>, log: Log) {
     let mut buf = Vec::new();
-    while let Some((head, body)) = read_request(&mut stream, &mut buf).await {
-        let close = fields(&head)
-            .iter()
-            .any(|(n, v)| n == "connection" && v.to_ascii_lowercase().contains("close"));
-        log.lock().expect("lock").push(Recorded {
+    while let Some((head, body, raw)) = read_request(&mut stream, &mut buf, &log.received).await {
+        log.requests.lock().expect("lock").push(Recorded {
             connection,
             head,
             body,
+            raw,
         });
-        let answer = match &*script {
-            OriginScript::Responds {
-                status,
-                reason,
-                headers,
-                body,
-            } => response_bytes(*status, reason, headers, body),
-            OriginScript::Fails(UpstreamFailure::Closed) => return,
-            OriginScript::Fails(UpstreamFailure::Protocol) => b"NOT HTTP AT ALL\r\n\r\n".to_vec(),
-            OriginScript::Fails(UpstreamFailure::Timeout) => {
+        let Some(bytes) = &answer.bytes else {
+            if answer.script == OriginScript::Fails(UpstreamFailure::Timeout) {
                 // Never answer; hold the connection until the proxy gives up.
                 let _ = stream.read_to_end(&mut Vec::new()).await;
-                return;
             }
+            return;
         };
-        if stream.write_all(&answer).await.is_err() || close {
+        if stream.write_all(bytes).await.is_err() || answer.closes {
             return;
         }
     }
 }
 
-fn response_bytes(status: u16, reason: &str, headers: &[(String, String)], body: &str) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    for (n, v) in headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    let chunked = has("transfer-encoding");
-    if !chunked && !has("content-length") {
-        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if chunked {
-        bytes.extend_from_slice(&chunk(body.as_bytes(), 64 * 1024));
-    } else {
-        bytes.extend_from_slice(body.as_bytes());
-    }
-    bytes
-}
-
-/// Reads one request (head and body); `None` when the peer closes first.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+/// Reads one request: (head, body without framing, exact wire bytes);
+/// `None` when the peer closes first.
+async fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    received: &Mutex<Vec<u8>>,
+) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     let head_len = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;
         }
-        read_more(stream, buf).await?;
+        read_more(stream, buf, received).await?;
     };
-    let head: Vec<u8> = buf.drain(..head_len).collect();
-    let f = fields(&head);
+    let f = fields(&buf[..head_len]);
     let chunked = f
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
@@ -253,30 +263,38 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Vec<
         .iter()
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok());
-    let body = if chunked {
+    let (wire, body) = if chunked {
         loop {
-            if let Some((len, body)) = dechunk(buf) {
-                buf.drain(..len);
-                break body;
+            if let Some(done) = dechunk(&buf[head_len..]) {
+                break done;
             }
-            read_more(stream, buf).await?;
+            read_more(stream, buf, received).await?;
         }
     } else {
         let n = length.unwrap_or(0);
-        while buf.len() < n {
-            read_more(stream, buf).await?;
+        while buf.len() < head_len + n {
+            read_more(stream, buf, received).await?;
         }
-        buf.drain(..n).collect()
+        (n, buf[head_len..head_len + n].to_vec())
     };
-    Some((head, body))
+    let raw: Vec<u8> = buf.drain(..head_len + wire).collect();
+    Some((raw[..head_len].to_vec(), body, raw))
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    received: &Mutex<Vec<u8>>,
+) -> Option<()> {
     let mut chunk = vec![0u8; 64 * 1024];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => None,
         Ok(n) => {
             buf.extend_from_slice(&chunk[..n]);
+            received
+                .lock()
+                .expect("lock")
+                .extend_from_slice(&chunk[..n]);
             Some(())
         }
     }

@@ -3,16 +3,15 @@
 //!
 //! The page (`www/`) builds a [`Scenario`] from its controls, calls
 //! [`simulate`] and draws the [`Transcript`](burrow_core::simulate::Transcript)
-//! it gets back. Every status, byte and explanation comes from the core; this
-//! crate only moves JSON across the wasm boundary and turns errors into JS
-//! exceptions with a readable message. The presets live in
-//! `www/presets.json`, which the page fetches and the tests read.
+//! it gets back. Every status, byte, word and class the page shows comes from
+//! the core's transcript; this crate only moves JSON across the wasm boundary
+//! and turns errors into JS exceptions with a readable message. The presets
+//! live in `www/presets.json`, which the page fetches and the tests read.
 //!
 //! ```text
 //!   page controls ─► Scenario JSON ─► simulate() ─► Transcript JSON ─► answer + diagram
 //! ```
 
-use burrow_core::reject;
 use burrow_core::settings::Settings;
 use burrow_core::simulate::{self as core_simulate, Scenario};
 use wasm_bindgen::prelude::*;
@@ -33,20 +32,6 @@ pub fn simulate(scenario_json: &str) -> Result<String, JsError> {
 #[wasm_bindgen]
 pub fn validate_settings(settings_json: &str) -> Result<Option<String>, JsError> {
     validate_json(settings_json).map_err(|e| JsError::new(&e))
-}
-
-/// Why Burrow never answers a failed CONNECT with a 3xx redirect.
-#[wasm_bindgen]
-pub fn no_redirect_explanation() -> String {
-    reject::NO_REDIRECT.to_string()
-}
-
-/// The rule behind a forwarded request (`{id, why, spec}` JSON): the
-/// transcript of a forwarded request carries the origin's response, not one
-/// of Burrow's, so it names no rule of its own.
-#[wasm_bindgen]
-pub fn forwarded_rule() -> String {
-    serde_json::to_string(&reject::FORWARD_OK).unwrap_or_default()
 }
 
 /// The core's defaults for what the page has no control for, as JSON
@@ -115,14 +100,5 @@ mod tests {
         let origin: core_simulate::OriginScript =
             serde_json::from_value(d["origin"].clone()).unwrap();
         assert_eq!(origin, core_simulate::OriginScript::default());
-    }
-
-    #[test]
-    fn constants_come_from_core() {
-        assert_eq!(no_redirect_explanation(), reject::NO_REDIRECT);
-        assert_eq!(
-            forwarded_rule(),
-            serde_json::to_string(&reject::FORWARD_OK).unwrap()
-        );
     }
 }

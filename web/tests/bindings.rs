@@ -9,14 +9,11 @@
 //! `#[test]` on native targets; a bare `#[wasm_bindgen_test]` would be
 //! silently skipped there.
 
-use burrow_core::conformance::{self, Expect};
+use burrow_core::conformance::{self, Expect, Observed};
 use burrow_core::response::After;
 use burrow_core::settings::Settings;
 use serde_json::Value;
 use wasm_bindgen_test::wasm_bindgen_test;
-
-/// The one vectors file the core, the engine and the bindings all run.
-const VECTORS: &str = include_str!("../../core/tests/vectors.json");
 
 /// The page's presets; each `scenario` is exactly the JSON the page sends
 /// when the preset is selected (the browser test checks that too).
@@ -54,12 +51,19 @@ fn prepare(mut vector: Value) -> (String, Value, Expect) {
     if let Some(Value::String(request)) = obj.get_mut("request") {
         *request = request.replace(conformance::LISTEN_PLACEHOLDER, &listen);
     }
+    if let Some(Value::Array(later)) = obj.get_mut("later") {
+        for request in later.iter_mut() {
+            if let Value::String(text) = request {
+                *text = text.replace(conformance::LISTEN_PLACEHOLDER, &listen);
+            }
+        }
+    }
     (name, vector, expect)
 }
 
-fn client_bytes(transcript: &Value) -> Vec<u8> {
-    // Response bytes travel as text with each byte as one char (Latin-1).
-    transcript["client_bytes"]
+/// Bytes travel as text with each byte as one char (Latin-1).
+fn bytes(transcript: &Value, key: &str) -> Vec<u8> {
+    transcript[key]
         .as_str()
         .unwrap_or_default()
         .chars()
@@ -76,8 +80,15 @@ fn presets() -> Vec<Value> {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn every_conformance_vector_through_the_bindings() {
-    let vectors: Vec<Value> = serde_json::from_str(VECTORS).expect("vectors.json parses");
-    assert!(vectors.len() >= 2, "vectors.json is nearly empty");
+    let vectors: Vec<Value> = conformance::FILES
+        .iter()
+        .flat_map(|(file, json)| {
+            let list: Vec<Value> =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{file}.json: {e}"));
+            list
+        })
+        .collect();
+    assert!(vectors.len() >= 100, "the vector files are nearly empty");
     let mut failures = Vec::new();
     for vector in vectors {
         let (name, scenario, expect) = prepare(vector);
@@ -95,13 +106,35 @@ fn every_conformance_vector_through_the_bindings() {
                 continue;
             }
         };
-        if let Err(e) = conformance::check(&expect, &client_bytes(&transcript), after) {
+        let (client, upstream) = (
+            bytes(&transcript, "client_bytes"),
+            bytes(&transcript, "upstream_bytes"),
+        );
+        let seen = Observed {
+            client: &client,
+            upstream: &upstream,
+            after,
+        };
+        if let Err(e) = conformance::check(&expect, seen) {
             failures.push(format!("{name}: {e}"));
         }
-        if transcript["status"] != expect.status {
+        if transcript["answers"].as_array().is_none_or(Vec::is_empty) != expect.status.is_none() {
             failures.push(format!(
-                "{name}: transcript status {} != {}",
-                transcript["status"], expect.status
+                "{name}: answers {} for status {:?}",
+                transcript["answers"], expect.status
+            ));
+        }
+        let first_final = transcript["answers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| a["status"].as_u64())
+            .find(|s| !s.is_some_and(|s| (100..200).contains(&s)))
+            .flatten();
+        if first_final.map(|s| s as u16) != expect.status {
+            failures.push(format!(
+                "{name}: first answer {first_final:?} != {:?}",
+                expect.status
             ));
         }
         if transcript["steps"].as_array().is_none_or(Vec::is_empty) {
@@ -237,9 +270,59 @@ fn settings_warnings_and_constants() {
         .flatten()
         .expect("listening on the LAN without auth is refused");
     assert!(warning.contains("0.0.0.0:8080"), "{warning}");
-    assert!(burrow_web::no_redirect_explanation().contains("3xx"));
-    let rule: Value = serde_json::from_str(&burrow_web::forwarded_rule()).unwrap();
-    assert!(rule["spec"].as_str().unwrap().contains("RFC 9112"));
+}
+
+/// Everything the page shows is in the transcript, already in words: the
+/// rule of every answer (forwarded ones too), the Proxy-Status parameters
+/// with their meanings, the status of each diagram step, the record in words.
+#[wasm_bindgen_test(unsupported = test)]
+fn transcripts_describe_themselves() {
+    let list = presets();
+    let by_id = |id: &str| {
+        let p = list.iter().find(|p| p["id"] == id).expect("preset");
+        simulate(&p["scenario"]).expect("runs")
+    };
+    let t = by_id("dns-no-such-host");
+    let answer = &t["answers"][0];
+    assert_eq!(answer["speaker"], "burrow");
+    assert_eq!(answer["class"], "failed");
+    assert_eq!(answer["proxy_status"][0]["name"], "error");
+    assert_eq!(answer["proxy_status"][0]["meaning"], "the error type");
+    assert!(answer["proxy_status_field"]
+        .as_str()
+        .unwrap()
+        .starts_with("burrow; error="));
+    assert!(t["no_redirect"].as_str().unwrap().contains("3xx"));
+    assert_eq!(t["after_title"], "Connection closed");
+    let responded = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == 502)
+        .expect("a step carries the status");
+    assert_eq!(responded["class"], "failed");
+    assert_eq!(t["record_text"]["dns_failure"], "no such host");
+
+    let t = by_id("get-forwarded");
+    let answer = &t["answers"][0];
+    assert_eq!(answer["speaker"], "origin");
+    assert!(answer["rule"]["spec"]
+        .as_str()
+        .unwrap()
+        .contains("RFC 9112"));
+    assert!(answer["forwarded"]["head"]
+        .as_str()
+        .unwrap()
+        .starts_with("GET / HTTP/1.1\r\n"));
+    assert!(t["no_redirect"].is_null());
+
+    let t = by_id("browser-connect");
+    assert_eq!(t["record"]["sni"], "www.microsoft.com");
+    assert_eq!(t["record_text"]["sni_verdict"], "matches the CONNECT host");
+    assert_eq!(
+        t["listen_note"],
+        "Only programs on this machine can connect."
+    );
 }
 
 /// A scenario the core cannot use becomes a JS `Error` whose message names

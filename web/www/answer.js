@@ -1,69 +1,13 @@
-// Renders a Transcript: the status, what happens to the connection, the
-// Proxy-Status explained, the rule that fired with its spec section, and the
-// exact response bytes. Every fact shown comes from the core's transcript.
+// Renders a Transcript: each answer's status, what happens to the
+// connection, the Proxy-Status parameters with their meanings, the rule that
+// fired with its spec section, the exact bytes, what went upstream and the
+// connection record. Every fact and every word shown comes from the core's
+// transcript; this file only puts them on the page.
 
 const $ = (id) => document.getElementById(id);
 
-const AFTER = {
-  tunnel: ["Tunnel open", "Burrow now relays bytes blindly both ways until one side closes."],
-  close: ["Connection closed", "Burrow closes the connection after this response; nothing more the client sent is read."],
-  keep_alive: ["Connection kept alive", "The client may send its next request on the same connection."],
-};
-
-/** Words for the Proxy-Status parameters Burrow writes (RFC 9209 §2.1). */
-const PARAMS = {
-  error: "error type",
-  "next-hop": "the address Burrow connected to",
-  rcode: "the DNS response code",
-  details: "details",
-};
-
-const SNI_WORDS = {
-  match: "matches the CONNECT host",
-  mismatch: "names a different host than the CONNECT target",
-  no_sni: "no SNI in the ClientHello",
-  not_tls: "the tunnel does not carry TLS",
-  ech: "Encrypted ClientHello: only the outer name is visible",
-  ip_target: "IP-literal target: nothing to compare",
-  malformed: "malformed ClientHello",
-};
-
-/** Splits response text into status line, fields and body. */
-export function parseResponse(text) {
-  const end = text.indexOf("\r\n\r\n");
-  const head = end >= 0 ? text.slice(0, end) : text;
-  const [statusLine = "", ...lines] = head.split("\r\n");
-  const fields = lines
-    .map((l) => l.split(/:(.*)/s))
-    .filter((p) => p.length > 1)
-    .map(([n, v]) => [n.trim(), v.trim()]);
-  return { statusLine, fields, body: end >= 0 ? text.slice(end + 4) : "" };
-}
-
-/** `burrow; error=dns_error; rcode="NXDOMAIN"` → [["burrow", null], ["error", "dns_error"], ...]. */
-export function parseProxyStatus(value) {
-  const parts = [];
-  let current = "";
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === "\\" && quoted) {
-      current += value[++i] ?? "";
-    } else if (c === '"') {
-      quoted = !quoted;
-    } else if (c === ";" && !quoted) {
-      parts.push(current);
-      current = "";
-    } else {
-      current += c;
-    }
-  }
-  parts.push(current);
-  return parts.map((p) => {
-    const eq = p.indexOf("=");
-    return eq < 0 ? [p.trim(), null] : [p.slice(0, eq).trim(), p.slice(eq + 1).trim()];
-  });
-}
+/** The CSS class for a core `StatusClass`. */
+const CLASS_CSS = { success: "s2xx", refused: "s4xx", failed: "s5xx", none: "snone" };
 
 /** "RFC 9110 §9.3.6, RFC 9112 §3.2.2" → text with each section linked. */
 function specLinks(spec) {
@@ -119,74 +63,82 @@ function fact(list, term, value) {
   list.append(dt, dd);
 }
 
-function sniWords(check) {
-  if (!check) return null;
-  const key = typeof check === "string" ? check : Object.keys(check)[0];
-  return SNI_WORDS[key] || key;
-}
+/** Which answer is shown when a transcript has several. */
+let shown = 0;
 
-/** Shows a transcript; `ctx` holds texts from the bindings (forwardedRule, noRedirect). */
-export function renderAnswer(t, ctx) {
+/** Shows a transcript; `pick` keeps the answer the user chose when the transcript has it. */
+export function renderAnswer(t, pick) {
   $("error-box").hidden = true;
   $("answer-body").hidden = false;
   $("bytes-card").hidden = false;
-  const { statusLine, fields, body } = parseResponse(t.client_bytes);
-  const status = t.status;
-  const box = $("status");
-  box.className = "status " + (status ? `s${String(status)[0]}xx` : "snone");
-  $("status-code").textContent = status ? String(status) : "—";
-  $("status-reason").textContent = status
-    ? statusLine.split(" ").slice(2).join(" ")
-    : "no response: the connection is closed";
-
-  const [afterTitle, afterText] = AFTER[t.after] || [t.after, ""];
-  $("after").className = `after after-${t.after}`;
-  $("after-title").textContent = afterTitle;
-  $("after-text").textContent = afterText;
-
-  renderProxyStatus(fields, t);
-
-  const rule = t.response ? t.response.rule : t.forwarded ? ctx.forwardedRule : null;
-  $("rule-why").textContent = rule ? rule.why : "Burrow made no response of its own.";
-  $("rule-id").textContent = rule ? rule.id : "";
-  $("rule-spec").replaceChildren(rule ? specLinks(rule.spec) : "");
-
-  const failedConnect = t.record.method === "CONNECT" && status && status >= 300;
-  $("no-redirect").hidden = !failedConnect;
-  $("no-redirect-text").textContent = ctx.noRedirect;
-
+  shown = pick && t.answers.length > shown ? shown : 0;
+  renderChooser(t);
+  renderOne(t);
   renderBytes(t.client_bytes);
-  $("body-length").textContent = `${t.client_bytes.length} bytes` +
-    (body ? ` (head ${t.client_bytes.length - body.length}, body ${body.length})` : "");
-
+  $("body-length").textContent = `${t.client_bytes.length} bytes`;
   renderRecord(t);
-  renderForwarded(t.forwarded);
+  $("no-redirect").hidden = !t.no_redirect;
+  $("no-redirect-text").textContent = t.no_redirect ?? "";
 }
 
-function renderProxyStatus(fields, t) {
-  const raw = fields.find(([n]) => n.toLowerCase() === "proxy-status");
+/** One button per answer when there are several (keep-alive, pipelining, 100 Continue). */
+function renderChooser(t) {
+  const box = $("answers");
+  box.replaceChildren();
+  box.hidden = t.answers.length < 2;
+  t.answers.forEach((a, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `button small answer-pick ${CLASS_CSS[a.class] ?? ""}`;
+    b.setAttribute("aria-pressed", String(i === shown));
+    b.textContent = `${i + 1}. ${a.request ? a.request.method : "—"} → ${a.status}`;
+    b.addEventListener("click", () => {
+      shown = i;
+      renderChooser(t);
+      renderOne(t);
+    });
+    box.append(b);
+  });
+}
+
+function renderOne(t) {
+  const a = t.answers[shown];
+  const box = $("status");
+  box.className = "status " + (a ? CLASS_CSS[a.class] : "snone");
+  $("status-code").textContent = a ? String(a.status) : "—";
+  $("status-reason").textContent = a ? a.reason : "no response: the connection is closed";
+  const after = a ? a.after : t.after;
+  $("after").className = `after after-${after}`;
+  $("after-title").textContent = a ? a.after_title : t.after_title;
+  $("after-text").textContent = a ? a.after_text : t.after_text;
+  $("rule-why").textContent = a ? a.rule.why : "Burrow made no response of its own.";
+  $("rule-id").textContent = a ? a.rule.id : "";
+  $("rule-spec").replaceChildren(a ? specLinks(a.rule.spec) : "");
+  renderProxyStatus(a);
+  renderForwarded(a);
+}
+
+function renderProxyStatus(a) {
   const list = $("proxy-status-params");
   list.replaceChildren();
-  if (!raw) {
+  if (!a || !a.proxy_status_field) {
     $("proxy-status-raw").textContent = "none";
-    $("proxy-status-note").textContent = t.forwarded
+    $("proxy-status-note").textContent = a
       ? "This is the origin's own response, relayed; Burrow adds no Proxy-Status to it."
       : "Burrow sent no response head.";
     return;
   }
-  $("proxy-status-raw").textContent = raw[1];
+  $("proxy-status-raw").textContent = a.proxy_status_field;
   $("proxy-status-note").textContent = "";
-  for (const [name, value] of parseProxyStatus(raw[1])) {
-    if (value === null) {
-      continue; // the proxy's own name, shown in the raw value
-    } else if (name === "error") {
+  for (const p of a.proxy_status) {
+    if (p.detail) {
       const dd = document.createDocumentFragment();
       const code = document.createElement("code");
-      code.textContent = value;
-      dd.append(code, " — ", t.error_meaning || "");
-      fact(list, PARAMS.error, dd);
+      code.textContent = p.value;
+      dd.append(code, " — ", p.detail);
+      fact(list, p.meaning, dd);
     } else {
-      fact(list, PARAMS[name] || name, value);
+      fact(list, p.meaning, p.value);
     }
   }
 }
@@ -201,26 +153,29 @@ export function refreshBytes(t) {
 
 function renderRecord(t) {
   const r = t.record;
+  const w = t.record_text;
   const list = $("record");
   list.replaceChildren();
   const last = t.steps.length ? t.steps[t.steps.length - 1].at_ms : 0;
   fact(list, "Simulated time", `${last} ms`);
+  fact(list, "Requests", r.requests > 1 ? String(r.requests) : null);
   fact(list, "Request", r.method ? `${r.method} ${r.target} ${r.version}` : null);
-  fact(list, "DNS answer", r.resolved.length ? r.resolved.join(", ") : r.dns_failure?.replace(/_/g, " "));
-  fact(list, "Connected to", r.remote || r.connect_failure?.replace(/_/g, " "));
-  if (r.sni_check) fact(list, "TLS SNI", `${r.sni ?? "absent"} — ${sniWords(r.sni_check)}`);
+  fact(list, "DNS answer", r.resolved.length ? r.resolved.join(", ") : w.dns_failure);
+  fact(list, "Connected to", r.remote || w.connect_failure);
+  fact(list, "Origin", w.upstream_failure);
+  if (w.sni_verdict) fact(list, "TLS SNI", `${r.sni ?? "absent"}: ${w.sni_verdict}`);
   if (r.alpn.length) fact(list, "ALPN offered", r.alpn.join(", "));
-  if (r.tunnel) fact(list, "Relayed", `${r.bytes_up} B up, ${r.bytes_down} B down`);
-  fact(list, "Ended", r.close ? r.close.replace(/_/g, " ") : "still open");
+  fact(list, "Relayed", r.bytes_up + r.bytes_down ? `${w.sent} up, ${w.received} down` : null);
+  fact(list, "Ended", w.state);
 }
 
-function renderForwarded(f) {
+function renderForwarded(a) {
+  const f = a ? a.forwarded : null;
   $("forwarded-box").hidden = !f;
   if (!f) return;
-  const text = (bytes) => String.fromCharCode(...bytes);
-  const lines = [`${f.method} ${f.path_and_query}`, ...f.headers.map(([n, v]) => `${n}: ${text(v)}`)];
-  $("forwarded").textContent = lines.join("\n");
-  $("forwarded-to").textContent = `${f.authority.host.value}:${f.authority.port}`;
+  $("forwarded").replaceChildren(visibleBytes(f.head, $("show-crlf").checked));
+  $("forwarded-to").textContent = f.to;
+  $("forwarded-body").textContent = `Body: ${f.body}.` + (a.framing ? ` Back to the client: ${a.framing}.` : "");
 }
 
 /** Shows why the scenario could not run (the JS exception from the bindings). */
@@ -229,6 +184,7 @@ export function renderError(message) {
   $("error-text").textContent = message;
   $("answer-body").hidden = true;
   $("bytes-card").hidden = true;
+  $("answers").hidden = true;
   const box = $("status");
   box.className = "status snone";
   $("status-code").textContent = "—";

@@ -2,13 +2,7 @@
 // wasm) and shows its answer. Every status, byte and explanation comes from
 // `simulate()`; this file only reads controls, calls it and draws the result.
 
-import init, {
-  simulate,
-  validate_settings,
-  no_redirect_explanation,
-  forwarded_rule,
-  defaults as coreDefaults,
-} from "./pkg/burrow_web.js";
+import init, { simulate, validate_settings, defaults as coreDefaults } from "./pkg/burrow_web.js";
 import {
   readControls,
   applyScenario,
@@ -20,7 +14,6 @@ import {
   sameJson,
   toFragment,
   fromFragment,
-  hostOf,
 } from "./scenario.js";
 import { Diagram } from "./diagram.js";
 import { renderAnswer, renderError, refreshBytes } from "./answer.js";
@@ -31,7 +24,6 @@ const DEBOUNCE_MS = 180;
 let presets = [];
 let transcript = null;
 let diagram = null;
-let texts = null;
 
 async function main() {
   try {
@@ -42,7 +34,6 @@ async function main() {
     fatal(`The simulator could not start: ${e.message}. Serve this folder over HTTP (cargo xtask web); opening index.html as a file does not work.`);
     return;
   }
-  texts = { noRedirect: no_redirect_explanation(), forwardedRule: JSON.parse(forwarded_rule()) };
   fillPresets();
   diagram = new Diagram({
     host: $("diagram"),
@@ -158,8 +149,9 @@ function update(animate) {
     document.body.dataset.status = "error";
     return;
   }
-  renderAnswer(transcript, texts);
+  renderAnswer(transcript, !animate);
   if (animate) $("no-redirect").open = presetHighlight() === "no_redirect";
+  showHints(transcript);
   diagram.show(transcript.steps, animate);
   document.body.dataset.status = String(transcript.status ?? "none");
 }
@@ -203,16 +195,18 @@ function syncControls() {
   $("dns-addrs").disabled = !dnsResolves;
   const tls = $("tls").value;
   $("sni-row").hidden = tls !== "sni_other";
-  $("sni-match-hint").hidden = tls !== "sni_match";
-  $("sni-match-hint").textContent = `SNI: ${hostOf($("request").value) || "(no host in the request)"}`;
+  $("sni-match-hint").hidden = tls !== "matching_sni";
   const authOn = $("auth").value === "on";
   $("user").disabled = !authOn;
   $("password").disabled = !authOn;
   $("auth-fields").classList.toggle("off", !authOn);
-  $("listen-hint").textContent = $("listen").value.startsWith("127.")
-    ? "Only programs on this machine can connect."
-    : "Shared on the network: private and loopback destinations are refused.";
   $("request-to").textContent = $("listen").value;
+}
+
+/** The hints that depend on what the core made of the scenario. */
+function showHints(t) {
+  $("listen-hint").textContent = t.listen_note;
+  $("sni-match-hint").textContent = t.record.sni ? `SNI: ${t.record.sni}` : "SNI: the CONNECT host";
 }
 
 /** What the selected preset asks to open (e.g. the no-redirect explanation). */

@@ -34,11 +34,8 @@ function shorten(label) {
   return label.length > MAX_LABEL ? label.slice(0, MAX_LABEL - 1) + "…" : label;
 }
 
-/** A status code at the start of a label ("504 Gateway Timeout") gives the arrow its colour. */
-function statusClass(label) {
-  const m = /^([1-5])\d\d (?=[A-Z(])/.exec(label);
-  return m ? ` status s${m[1]}xx` : "";
-}
+/** The CSS class for a step's core `StatusClass` (steps without a status have none). */
+const CLASS_CSS = { success: "s2xx", refused: "s4xx", failed: "s5xx" };
 
 export class Diagram {
   /**
@@ -221,11 +218,10 @@ function markers() {
 
 function drawStep(step, y, wait, index, onPick) {
   const label = step.label;
-  const relay = (step.from === "browser" && step.to === "server") ||
-    (step.from === "server" && step.to === "browser");
-  const status = statusClass(label);
+  const relay = step.relayed;
+  const css = step.status != null ? CLASS_CSS[step.class] : undefined;
   const g = el("g", {
-    class: `step${relay ? " relay" : ""}${status}`,
+    class: `step${relay ? " relay" : ""}${css ? ` status ${css}` : ""}`,
     "data-step": index,
     "data-label": label,
   });
@@ -239,7 +235,7 @@ function drawStep(step, y, wait, index, onPick) {
       `${formatMs(wait)} pass with no answer`));
   }
   g.append(el("text", { class: "time", x: GUTTER - 12, y: y + 4 }, `+${formatMs(step.at_ms)}`));
-  const kind = relay ? "relay" : status ? status.trim().split(" ")[1] : "plain";
+  const kind = relay ? "relay" : css ?? "plain";
   const x1 = laneX(step.from);
   const x2 = laneX(step.to);
   if (step.from === step.to) {

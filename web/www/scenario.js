@@ -9,31 +9,16 @@
 // the link. A preset has none of those, so selecting one gives the canonical
 // shape of presets.json: request, settings {listen, allowed_ports, auth},
 // dns, connect, client_tls, and origin only when it fails. No decisions are
-// made here: the core answers; this only reads and writes form fields.
+// made here: the core answers (even which SNI "the host" is); this only
+// reads and writes form fields.
 
 const $ = (id) => document.getElementById(id);
 
-/** The host a request line names, for "ClientHello with SNI matching the host". */
-export function hostOf(request) {
-  const line = request.trimStart().split(/\r?\n/, 1)[0] || "";
-  const target = line.split(" ")[1] || "";
-  if (target.includes("://")) {
-    try {
-      return new URL(target).hostname.replace(/^\[|\]$/g, "");
-    } catch {
-      return "";
-    }
-  }
-  if (target.startsWith("[")) return target.slice(1, Math.max(1, target.indexOf("]")));
-  const colon = target.lastIndexOf(":");
-  return colon >= 0 ? target.slice(0, colon) : target;
-}
-
 /**
  * The core's defaults for what the page has no control for (`Settings`,
- * the simulator's client address, `OriginScript`), read from the wasm
- * module's `defaults()` at start-up. Used only to tell which loaded values
- * need a note.
+ * the simulator's client address, `OriginScript`), set by app.js from the
+ * wasm module's `defaults()` at start-up. Used only to tell which loaded
+ * values need a note.
  */
 export let DEFAULTS = null;
 
@@ -86,7 +71,6 @@ export function readControls() {
   const connect = $("connect").value === "connects" ? "connects" : { fails: $("connect").value };
   const tls = $("tls").value;
   let client_tls = tls;
-  if (tls === "sni_match") client_tls = { sni: hostOf(request) };
   if (tls === "sni_other") client_tls = { sni: $("sni").value };
   const scenario = {
     request,
@@ -137,14 +121,10 @@ export function applyScenario(s) {
 
   const tls = s.client_tls || "nothing";
   if (typeof tls === "object" && tls.sni !== undefined) {
-    if (tls.sni === hostOf(request)) {
-      $("tls").value = "sni_match";
-    } else {
-      $("tls").value = "sni_other";
-      $("sni").value = tls.sni;
-    }
+    $("tls").value = "sni_other";
+    $("sni").value = tls.sni;
   } else {
-    $("tls").value = tls;
+    setSelect("tls", tls);
   }
 
   setOrigin(s.origin);

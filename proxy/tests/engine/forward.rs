@@ -43,7 +43,10 @@ async fn get_is_forwarded_with_via_and_without_hop_by_hop_fields() {
     }
     drop(s);
     let events = kinds(&events_until_closed(&mut rx, 1).await);
-    assert!(events.contains(&Event::OriginResponded { status: 200 }));
+    assert!(events.contains(&Event::OriginResponded {
+        status: 200,
+        reason: "Fine".into()
+    }));
     assert!(events.contains(&Event::Traffic { up: 0, down: 5 }));
     running.stop().await;
 }
@@ -151,7 +154,7 @@ async fn content_length_upload_is_forwarded() {
 }
 
 #[tokio::test]
-async fn a_malformed_chunk_closes_without_a_response() {
+async fn a_malformed_chunk_gets_the_cores_400_and_closes() {
     let origin = Origin::start(|_| Reply::Send(ok("no"))).await;
     let (running, mut rx) = start(Engine::new(settings())).await;
     let o = origin.addr;
@@ -159,7 +162,9 @@ async fn a_malformed_chunk_closes_without_a_response() {
         "POST http://{o}/ HTTP/1.1\r\nHost: {o}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
     );
     let mut s = send(running.local_addr(), raw.as_bytes()).await;
-    assert_eq!(read_all(&mut s).await, "");
+    let reply = read_all(&mut s).await;
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+    assert!(reply.contains("chunked framing is invalid"), "{reply}");
     assert_eq!(close_reason(&mut rx).await, CloseReason::Rejected);
     running.stop().await;
 }

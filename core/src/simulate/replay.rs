@@ -1,26 +1,31 @@
 //! "Open in simulator": a logged connection turned back into the scenario
 //! that replays it, and the URL fragment the simulator page reads.
 //!
-//! Only what the record knows goes in: the request line (with a Host field),
-//! the DNS answer or failure, the connect result, what the client sent first
-//! in a tunnel and, for forwarded requests, the origin's status or failure.
+//! Only what the record knows goes in: the request line (with the Host
+//! field a client would send), the DNS answer or failure, the connect
+//! result, what the client sent first in a tunnel and, for forwarded
+//! requests, the origin's status (with its own reason phrase) or failure.
 //! Everything else keeps the simulator's defaults.
 //!
 //! The password never goes into the URL: the scenario's settings carry a
 //! stand-in, and a request that got past authentication gets a
 //! `Proxy-Authorization` field with that stand-in, so it replays the same way.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use std::net::SocketAddr;
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use burrow_core::log::ConnectionRecord;
-use burrow_core::simulate::{ClientTls, ConnectScript, DnsScript, OriginScript, Scenario};
-use burrow_core::tls::SniCheck;
-use burrow_core::Settings;
 use serde::Serialize;
 
-/// A scenario and where the simulator tab should go to show it.
+use crate::log::ConnectionRecord;
+use crate::reject;
+use crate::settings::Settings;
+use crate::target;
+use crate::tls::SniCheck;
+
+use super::script::{ClientTls, ConnectScript, DnsScript, OriginScript, Scenario};
+
+/// A scenario and where the simulator page should go to show it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SimulatorLink {
     /// The scenario.
@@ -43,18 +48,15 @@ pub fn scenario_for(
     if let Some(auth) = &mut settings.auth {
         auth.password = PASSWORD_STAND_IN.into();
     }
+    let refused_auth = record.rule.as_deref() == Some(reject::AUTH_RULE);
     let request = match (&record.method, &record.target) {
         (Some(method), Some(target)) => {
             let version = record.version.map_or("HTTP/1.1", |v| v.as_str());
             let mut text = format!("{method} {target} {version}\r\n");
-            if let Some(host) = host_of(method, target) {
+            if let Some(host) = target::host_field(method, target) {
                 text.push_str(&format!("Host: {host}\r\n"));
             }
-            if let Some(auth) = settings
-                .auth
-                .as_ref()
-                .filter(|_| record.status != Some(407))
-            {
+            if let Some(auth) = settings.auth.as_ref().filter(|_| !refused_auth) {
                 let basic = STANDARD.encode(format!("{}:{}", auth.user, auth.password));
                 text.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
             }
@@ -76,24 +78,18 @@ pub fn scenario_for(
     };
     let client_tls = match &record.sni_check {
         None => ClientTls::Nothing,
-        Some(SniCheck::Match | SniCheck::Mismatch { .. }) => match &record.sni {
-            Some(sni) => ClientTls::Sni(sni.clone()),
-            None => ClientTls::NoSni,
-        },
+        Some(SniCheck::Match) => ClientTls::MatchingSni,
+        Some(SniCheck::Mismatch { sni }) => ClientTls::Sni(sni.clone()),
         Some(SniCheck::Ech { outer }) => ClientTls::Sni(outer.clone()),
         Some(SniCheck::NoSni | SniCheck::IpTarget) => ClientTls::NoSni,
         Some(SniCheck::NotTls | SniCheck::Malformed) => ClientTls::NotTls,
     };
-    let origin = match (
-        record.upstream_failure,
-        record.status,
-        record.rule.is_some(),
-    ) {
+    let origin = match (record.upstream_failure, record.status, &record.reason) {
         (Some(failure), ..) => OriginScript::Fails(failure),
-        // A status without a rule of Burrow's came from the origin.
-        (None, Some(status), false) if !record.tunnel => OriginScript::Responds {
+        // A reason phrase is only recorded for the origin's own statuses.
+        (None, Some(status), Some(reason)) => OriginScript::Responds {
             status,
-            reason: burrow_core::response::reason(status).to_string(),
+            reason: reason.clone(),
             headers: vec![("Content-Length".into(), "0".into())],
             body: String::new(),
         },
@@ -108,10 +104,11 @@ pub fn scenario_for(
         connect,
         client_tls,
         origin,
+        ..Scenario::default()
     }
 }
 
-/// The scenario with its simulator fragment.
+/// The scenario that replays `record`, with its simulator fragment.
 pub fn link_for(
     record: &ConnectionRecord,
     settings: &Settings,
@@ -124,28 +121,19 @@ pub fn link_for(
 
 /// `s=` + the scenario JSON in unpadded base64url.
 pub fn fragment(scenario: &Scenario) -> String {
-    let json = serde_json::to_string(scenario).expect("scenarios always serialise");
+    // A scenario is plain data: serialising it cannot fail.
+    let json = serde_json::to_string(scenario).unwrap_or_default();
     format!("s={}", URL_SAFE_NO_PAD.encode(json))
-}
-
-/// The Host field a client would have sent with this request line.
-fn host_of(method: &str, target: &str) -> Option<String> {
-    if method.eq_ignore_ascii_case("CONNECT") {
-        return Some(target.to_string());
-    }
-    let (_, rest) = target.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(rest[..end].to_string()).filter(|h| !h.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burrow_core::head::Version;
-    use burrow_core::log::{CloseReason, Event};
-    use burrow_core::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
-    use burrow_core::simulate::simulate;
-    use burrow_core::{After, ProxyError};
+    use crate::head::Version;
+    use crate::log::{CloseReason, Event};
+    use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
+    use crate::simulate::simulate;
+    use crate::{After, ProxyError};
 
     fn record(events: &[Event]) -> ConnectionRecord {
         let mut r = ConnectionRecord::new(1);
@@ -168,11 +156,11 @@ mod tests {
         }
     }
 
-    fn responded(status: u16, error: Option<ProxyError>, after: After) -> Event {
+    fn responded(status: u16, error: Option<ProxyError>, rule: &str, after: After) -> Event {
         Event::Responded {
             status,
             error,
-            rule: "rule".into(),
+            rule: rule.into(),
             after,
         }
     }
@@ -187,7 +175,7 @@ mod tests {
             Event::Connected {
                 addr: "93.184.215.14:443".parse().unwrap(),
             },
-            responded(200, None, After::Tunnel),
+            responded(200, None, reject::CONNECT_OK.id, After::Tunnel),
             Event::Tls {
                 check: SniCheck::Match,
                 sni: Some("example.com".into()),
@@ -207,11 +195,12 @@ mod tests {
             DnsScript::Resolves(vec!["93.184.215.14".parse().unwrap()])
         );
         assert_eq!(s.connect, ConnectScript::Connects);
-        assert_eq!(s.client_tls, ClientTls::Sni("example.com".into()));
+        assert_eq!(s.client_tls, ClientTls::MatchingSni);
         assert_eq!(s.client, Some("127.0.0.1:40000".parse().unwrap()));
         let t = simulate(&s);
         assert_eq!(t.status, Some(200));
         assert_eq!(t.after, After::Tunnel);
+        assert_eq!(t.record.sni.as_deref(), Some("example.com"));
     }
 
     #[test]
@@ -221,7 +210,7 @@ mod tests {
             Event::DnsFailed {
                 failure: DnsFailure::NoSuchHost,
             },
-            responded(502, Some(ProxyError::DnsError), After::Close),
+            responded(502, Some(ProxyError::DnsError), "dns-error", After::Close),
         ]);
         let s = scenario_for(&r, &Settings::default(), None);
         assert_eq!(s.dns, DnsScript::Fails(DnsFailure::NoSuchHost));
@@ -256,21 +245,26 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_requests_carry_the_host_and_the_origin_answer() {
+    fn origin_statuses_replay_with_their_own_reason_phrase() {
         let r = record(&[
             request("GET", "http://example.org:8080/a?b"),
-            Event::OriginResponded { status: 404 },
+            Event::OriginResponded {
+                status: 404,
+                reason: "Not Found".into(),
+            },
         ]);
         let s = scenario_for(&r, &Settings::default(), None);
         assert_eq!(
             s.request,
             "GET http://example.org:8080/a?b HTTP/1.1\r\nHost: example.org:8080\r\n\r\n"
         );
-        assert!(matches!(
-            s.origin,
-            OriginScript::Responds { status: 404, .. }
-        ));
-        assert_eq!(simulate(&s).status, Some(404));
+        let t = simulate(&s);
+        assert_eq!(t.status, Some(404));
+        assert!(
+            t.client_bytes.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{}",
+            t.client_bytes
+        );
 
         let r = record(&[
             request("GET", "http://example.org/"),
@@ -320,12 +314,13 @@ mod tests {
         let s = scenario_for(&r, &Settings::default(), None);
         assert_eq!(s.request, "");
         assert_eq!(s.client_tls, ClientTls::Nothing);
+        assert_eq!(simulate(&s).record.close, Some(CloseReason::HeadTimeout));
     }
 
     #[test]
     fn the_password_stays_out_and_authenticated_requests_still_pass() {
         let settings = Settings {
-            auth: Some(burrow_core::settings::Credentials {
+            auth: Some(crate::settings::Credentials {
                 user: "me".into(),
                 password: "s3cret".into(),
             }),
@@ -333,7 +328,7 @@ mod tests {
         };
         let ok = record(&[
             request("CONNECT", "example.com:443"),
-            responded(200, None, After::Tunnel),
+            responded(200, None, reject::CONNECT_OK.id, After::Tunnel),
         ]);
         let link = link_for(&ok, &settings, None);
         assert!(!serde_json::to_string(&link).unwrap().contains("s3cret"));
@@ -345,7 +340,12 @@ mod tests {
 
         let refused = record(&[
             request("CONNECT", "example.com:443"),
-            responded(407, None, After::Close),
+            responded(
+                407,
+                Some(ProxyError::HttpRequestDenied),
+                reject::AUTH_RULE,
+                After::Close,
+            ),
         ]);
         let s = scenario_for(&refused, &settings, None);
         assert!(!s.request.contains("Proxy-Authorization"));

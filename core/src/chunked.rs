@@ -1,6 +1,7 @@
 //! The chunked transfer coding (RFC 9112 §7.1): decoding a client's request
-//! body, which is re-framed upstream, and encoding a response body of
-//! unknown length for an HTTP/1.1 client.
+//! body or an origin's response body, and encoding a body of unknown length.
+//! Bodies are always decoded and re-encoded, never passed through, so a
+//! lenient reading on either side cannot smuggle a message.
 
 use std::ops::Range;
 
@@ -10,17 +11,25 @@ const MAX_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
 
 /// The chunked body is not well formed; the connection is closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ChunkError {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkError {
     /// The chunk-size line is not hex digits (at most 16) plus extensions and CRLF.
-    #[error("bad chunk size line")]
     BadSize,
-    /// A chunk's data is not followed by CRLF.
-    #[error("chunk data not followed by CRLF")]
+    /// A chunk's data, or a trailer line, is not followed by CRLF.
     MissingCrlf,
     /// A size line or the trailer section is longer than allowed.
-    #[error("chunk line or trailer section too long")]
     TooLong,
+}
+
+impl ChunkError {
+    /// What is wrong, for a response body or a log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChunkError::BadSize => "a chunk-size line is not hexadecimal digits followed by CRLF",
+            ChunkError::MissingCrlf => "chunk data or a trailer line is not followed by CRLF",
+            ChunkError::TooLong => "a chunk-size line or the trailer section is too long",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,24 +43,45 @@ enum State {
 
 /// What one call to [`ChunkedDecoder::step`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Step {
+pub struct Step {
     /// Input bytes used.
     pub consumed: usize,
-    /// Body data found, as a range of the input.
-    pub data: Option<Range<usize>>,
+    /// What those bytes were, when they completed something.
+    pub event: Option<ChunkEvent>,
+}
+
+/// A landmark of the chunked framing, so a re-encoder can keep the
+/// sender's chunk boundaries (and so produce the same bytes however the
+/// input was split).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkEvent {
+    /// A chunk of this many bytes begins.
+    Start(u64),
+    /// Chunk data, as a range of the input.
+    Data(Range<usize>),
+    /// The current chunk's data ended.
+    End,
+    /// The last chunk and the trailer section have been read.
+    Last,
 }
 
 /// An incremental decoder: feed it bytes as they arrive, in any pieces.
-#[derive(Debug)]
-pub(crate) struct ChunkedDecoder {
+#[derive(Clone, Debug)]
+pub struct ChunkedDecoder {
     state: State,
     line: Vec<u8>,
     trailer_bytes: usize,
 }
 
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        ChunkedDecoder::new()
+    }
+}
+
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         ChunkedDecoder {
             state: State::Size,
             line: Vec::new(),
@@ -60,14 +90,14 @@ impl ChunkedDecoder {
     }
 
     /// Whether the last chunk and the trailer section have been read.
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
-    /// Consumes framing bytes from `input` until it finds body data (returned
-    /// as a range, to be sent before calling again), the body ends, or the
-    /// input runs out. Bytes after the end are not consumed.
-    pub(crate) fn step(&mut self, input: &[u8]) -> Result<Step, ChunkError> {
+    /// Consumes framing bytes from `input` until something happens (a
+    /// [`ChunkEvent`]), or the input runs out. Bytes after the body's end are
+    /// not consumed.
+    pub fn step(&mut self, input: &[u8]) -> Result<Step, ChunkError> {
         let mut i = 0;
         while i < input.len() {
             match self.state {
@@ -84,7 +114,7 @@ impl ChunkedDecoder {
                     let end = i + n as usize;
                     return Ok(Step {
                         consumed: end,
-                        data: Some(i..end),
+                        event: Some(ChunkEvent::Data(i..end)),
                     });
                 }
                 State::Size | State::DataEnd | State::Trailers => {
@@ -103,40 +133,47 @@ impl ChunkedDecoder {
                         return Err(ChunkError::MissingCrlf);
                     }
                     if complete {
-                        self.end_of_line()?;
+                        if let Some(event) = self.end_of_line()? {
+                            return Ok(Step {
+                                consumed: i,
+                                event: Some(event),
+                            });
+                        }
                     }
                 }
             }
         }
         Ok(Step {
             consumed: i,
-            data: None,
+            event: None,
         })
     }
 
-    fn end_of_line(&mut self) -> Result<(), ChunkError> {
+    fn end_of_line(&mut self) -> Result<Option<ChunkEvent>, ChunkError> {
         let line = std::mem::take(&mut self.line);
-        self.state = match self.state {
+        let (state, event) = match self.state {
             State::Size => match chunk_size(&line)? {
-                0 => State::Trailers,
-                n => State::Data(n),
+                0 => (State::Trailers, None),
+                n => (State::Data(n), Some(ChunkEvent::Start(n))),
             },
-            State::DataEnd if line == b"\r\n" => State::Size,
+            State::DataEnd if line == b"\r\n" => (State::Size, Some(ChunkEvent::End)),
             State::DataEnd => return Err(ChunkError::MissingCrlf),
-            State::Trailers if line == b"\r\n" => State::Done,
+            State::Trailers if line == b"\r\n" => (State::Done, Some(ChunkEvent::Last)),
+            State::Trailers if !line.ends_with(b"\r\n") => return Err(ChunkError::MissingCrlf),
             State::Trailers => {
                 self.trailer_bytes += line.len();
                 if self.trailer_bytes > MAX_TRAILERS {
                     return Err(ChunkError::TooLong);
                 }
-                State::Trailers
+                (State::Trailers, None)
             }
-            State::Data(_) | State::Done => self.state,
+            State::Data(_) | State::Done => (self.state, None),
         };
+        self.state = state;
         // Reuse the allocation for the next line.
         self.line = line;
         self.line.clear();
-        Ok(())
+        Ok(event)
     }
 }
 
@@ -153,11 +190,11 @@ fn chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
 }
 
 /// The last chunk with an empty trailer section.
-pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Appends `data` to `out` as one chunk. Empty data would end the body, so
 /// it appends nothing.
-pub(crate) fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
         return;
     }
@@ -185,7 +222,7 @@ mod tests {
                     break;
                 }
                 let step = dec.step(&chunk[off..])?;
-                if let Some(r) = step.data {
+                if let Some(ChunkEvent::Data(r)) = step.event {
                     body.extend_from_slice(&chunk[off..][r]);
                 }
                 off += step.consumed;
@@ -250,13 +287,18 @@ mod tests {
         );
         let trailers = format!("0\r\n{}", "X-T: 1234567890\r\n".repeat(1200));
         fails(&trailers, ChunkError::TooLong);
+        // Bare LF ends no line of the chunked framing (Go CVE-2025-22871).
+        fails("0\r\n\n", ChunkError::MissingCrlf);
+        fails("0\r\nX: 1\n\r\n", ChunkError::MissingCrlf);
     }
 
     #[test]
     fn sixteen_hex_digits_are_accepted() {
         let mut dec = ChunkedDecoder::new();
         let step = dec.step(b"ffffffffffffffff\r\nab").unwrap();
-        assert_eq!(step.data, Some(18..20));
+        assert_eq!(step.event, Some(ChunkEvent::Start(u64::MAX)));
+        let step = dec.step(b"ab").unwrap();
+        assert_eq!(step.event, Some(ChunkEvent::Data(0..2)));
         assert!(!dec.is_done());
     }
 

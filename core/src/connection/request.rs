@@ -1,0 +1,249 @@
+//! From a request head to where it goes: the checks made on the head alone,
+//! then reuse, lookup and connect, and the address policy in between.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::forward::{upstream_request, ForwardRequest};
+use crate::framing::request_framing;
+use crate::head::{Field, HeadParse, RequestHead, Version};
+use crate::log::{CloseReason, Event};
+use crate::policy::{self, AddressDenied, AuthCheck, TargetDenied};
+use crate::reject;
+use crate::response::{escape, Response};
+use crate::target::{self, Authority, Host};
+
+use super::trace::RequestView;
+use super::tunnel::TunnelState;
+use super::{Connection, Output, Phase, MAX_ADDRESSES_TRIED};
+
+/// What was decided from a request head: where it goes and how.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub version: Version,
+    pub authority: Authority,
+    pub kind: Kind,
+}
+
+/// A tunnel, or a request to forward.
+#[derive(Debug)]
+pub(super) enum Kind {
+    Tunnel,
+    Forward(ForwardRequest),
+}
+
+impl Connection {
+    /// Reads what the inbox holds of the current head.
+    pub(super) fn advance_head(&mut self) {
+        let Phase::Head(h) = &mut self.phase else {
+            return;
+        };
+        let parsed = h.reader.advance(&self.inbox, &self.settings.limits);
+        if h.started_at.is_none() && h.reader.started() {
+            h.started_at = Some(self.now);
+        }
+        match parsed {
+            HeadParse::Partial => {}
+            HeadParse::Invalid(e) => self.refuse(reject::bad_head(e), CloseReason::Rejected),
+            HeadParse::Complete(head, len) => {
+                self.inbox.drain(..len);
+                self.on_head(&head);
+            }
+        }
+    }
+
+    fn on_head(&mut self, head: &RequestHead) {
+        self.emit(Event::Request {
+            method: escape(head.method.as_bytes()),
+            target: escape(head.target.as_bytes()),
+            version: head.version,
+        });
+        if self.trace.is_some() {
+            self.current = Some(RequestView::of(head));
+        }
+        match self.plan(head) {
+            Ok(plan) => self.route(Box::new(plan)),
+            Err(response) => self.refuse(*response, CloseReason::Rejected),
+        }
+    }
+
+    /// Everything decided from the head alone, in the order that reveals the
+    /// least to an unauthenticated client.
+    fn plan(&self, head: &RequestHead) -> Result<Plan, Box<Response>> {
+        let v = head.version;
+        let body = request_framing(head).map_err(|e| Box::new(reject::bad_framing(v, e)))?;
+        let connect = head.method == "CONNECT";
+        if connect && body.has_body() {
+            return Err(Box::new(reject::connect_with_body(v)));
+        }
+        check_host_field(head)?;
+        match policy::check_auth(self.settings.auth.as_ref(), head) {
+            AuthCheck::Ok => {}
+            AuthCheck::Missing => return Err(Box::new(reject::auth_required(v, false))),
+            AuthCheck::Wrong => return Err(Box::new(reject::auth_required(v, true))),
+        }
+        let bad_target = |e| Box::new(reject::bad_target(v, e, head.target.as_bytes()));
+        let (authority, kind) = if connect {
+            let authority = target::parse_authority(&head.target).map_err(bad_target)?;
+            (authority, Kind::Tunnel)
+        } else {
+            let uri = target::parse_absolute(&head.target).map_err(bad_target)?;
+            let request = upstream_request(head, &uri, body);
+            (uri.authority, Kind::Forward(request))
+        };
+        let port = connect.then_some(authority.port);
+        policy::check_target(&self.settings, &authority.host, port).map_err(|d| {
+            Box::new(match d {
+                TargetDenied::Port(p) => reject::port_denied(v, p),
+                TargetDenied::DeniedHost | TargetDenied::NotAllowedHost => {
+                    reject::host_denied(v, &authority.host.to_string())
+                }
+            })
+        })?;
+        Ok(Plan {
+            version: v,
+            authority,
+            kind,
+        })
+    }
+
+    /// Sends the plan on its way: over the held upstream connection when it
+    /// may be reused, else through a lookup (or straight to the address
+    /// check for an IP literal).
+    pub(super) fn route(&mut self, plan: Box<Plan>) {
+        let reusable = matches!(plan.kind, Kind::Forward(_))
+            && self
+                .upstream
+                .as_ref()
+                .is_some_and(|u| u.idle && u.authority == plan.authority);
+        if reusable {
+            if let Some(u) = &mut self.upstream {
+                u.idle = false;
+            }
+            self.emit(Event::Reused);
+            self.upstream_ready(*plan, None);
+            return;
+        }
+        self.drop_upstream();
+        match plan.authority.host.ip() {
+            Some(ip) => self.check_addresses(plan, &[ip]),
+            None => {
+                self.emit(Event::Resolving {
+                    host: plan.authority.host.to_string(),
+                });
+                self.phase = Phase::Resolve {
+                    plan,
+                    since: self.now,
+                };
+            }
+        }
+    }
+
+    /// Keeps the addresses policy allows (at most [`MAX_ADDRESSES_TRIED`]),
+    /// or refuses when none is left.
+    pub(super) fn check_addresses(&mut self, plan: Box<Plan>, ips: &[IpAddr]) {
+        let mut allowed = Vec::new();
+        let mut looped = false;
+        for ip in ips {
+            let addr = SocketAddr::new(*ip, plan.authority.port);
+            match policy::check_address(&self.settings, addr, self.listener) {
+                Ok(()) => allowed.push(addr),
+                Err(reason) => {
+                    let loop_detected = reason == AddressDenied::Loop;
+                    looped |= loop_detected;
+                    self.emit(Event::AddressDenied {
+                        addr,
+                        loop_detected,
+                    });
+                }
+            }
+        }
+        allowed.truncate(MAX_ADDRESSES_TRIED);
+        let Some(&first) = allowed.first() else {
+            let response = if looped {
+                reject::loop_detected(plan.version)
+            } else {
+                reject::address_prohibited(plan.version, &plan.authority.host.to_string())
+            };
+            return self.refuse(response, CloseReason::Rejected);
+        };
+        self.emit(Event::Connecting { addr: first });
+        self.phase = Phase::Connect {
+            plan,
+            addrs: allowed,
+            next: 0,
+            since: self.now,
+        };
+    }
+
+    /// The upstream connection is there (`addr` is where it was just dialled;
+    /// `None` when a held one is reused).
+    pub(super) fn upstream_ready(&mut self, plan: Plan, addr: Option<SocketAddr>) {
+        let Plan {
+            version,
+            authority,
+            kind,
+        } = plan;
+        match kind {
+            Kind::Tunnel => {
+                let Some(addr) = addr else {
+                    // Tunnels always dial; there is nothing to reuse.
+                    return self.close(CloseReason::Error);
+                };
+                let response = reject::established(version, addr);
+                self.record_answer(&response);
+                self.emit(Event::Responded {
+                    status: response.status,
+                    error: response.error,
+                    rule: response.rule.id.to_string(),
+                    after: response.after,
+                });
+                self.send_client(response.bytes);
+                self.answered += 1;
+                // The upstream belongs to the tunnel now, not to reuse.
+                self.upstream = None;
+                let early = std::mem::take(&mut self.inbox);
+                self.out.push_back(Output::StartTunnel(early));
+                let base = (self.traffic.up, self.traffic.down);
+                self.phase =
+                    Phase::Tunnel(TunnelState::new(authority.host.to_string(), self.now, base));
+            }
+            Kind::Forward(request) => {
+                self.start_forward(version, authority, request, addr.is_none())
+            }
+        }
+    }
+}
+
+fn check_host_field(head: &RequestHead) -> Result<(), Box<Response>> {
+    let v = head.version;
+    let problem = match head.single("host") {
+        Field::Repeated => "Host is sent more than once",
+        Field::Absent if v == Version::Http11 => "Host is missing",
+        Field::Absent => return Ok(()),
+        Field::One(value) if valid_host_value(value) => return Ok(()),
+        Field::One(_) => "Host is not a valid host[:port]",
+    };
+    Err(Box::new(reject::bad_host_field(v, problem)))
+}
+
+fn valid_host_value(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    if text.starts_with('[') {
+        return target::parse_authority(text).is_ok()
+            || text
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            matches!(target::parse_host(host), Ok(Host::Name(_) | Host::Ip(_)))
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.len() <= 5
+        }
+        None => target::parse_host(text).is_ok(),
+    }
+}

@@ -1,0 +1,295 @@
+//! The pump against in-memory pipes, with a real core connection in its
+//! tunnel phase on the other side of the [`Link`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use burrow_core::log::{CloseReason, Event, LogEvent};
+use burrow_core::settings::Settings;
+use burrow_core::tls::{self, SniCheck};
+use burrow_core::{Action, Connection};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::broadcast;
+
+use super::*;
+
+struct Setup {
+    conn: Connection,
+    emitter: Emitter,
+    rx: broadcast::Receiver<LogEvent>,
+    cut: CancellationToken,
+    start: Instant,
+}
+
+/// A connection whose CONNECT to `target` was answered 200, idling out after `idle` seconds.
+fn setup(target: &str, idle: f64) -> Setup {
+    let mut settings = Settings::default();
+    settings.timeouts.tunnel_idle = idle;
+    let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let mut conn = Connection::new(Arc::new(settings), addr, addr);
+    let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    conn.handle_client_data(Duration::ZERO, head.as_bytes());
+    if let Action::Resolve { .. } = conn.poll() {
+        conn.handle_resolved(Duration::ZERO, Ok(vec!["192.0.2.1".parse().unwrap()]));
+    }
+    conn.handle_connected(Duration::ZERO, Ok(()));
+    loop {
+        match conn.poll() {
+            Action::Relay => break,
+            Action::SendClient(_) | Action::StartTunnel { .. } => {}
+            other => panic!("not a tunnel: {other:?}"),
+        }
+    }
+    while conn.poll_event().is_some() {}
+    let (tx, rx) = broadcast::channel(1024);
+    Setup {
+        conn,
+        emitter: Emitter::new(1, tx, 0),
+        rx,
+        cut: CancellationToken::new(),
+        start: Instant::now(),
+    }
+}
+
+fn link(s: &mut Setup) -> Link<'_> {
+    Link {
+        conn: &mut s.conn,
+        start: s.start,
+        emitter: &s.emitter,
+        cut: &s.cut,
+    }
+}
+
+fn events(rx: &mut broadcast::Receiver<LogEvent>) -> Vec<Event> {
+    std::iter::from_fn(|| rx.try_recv().ok().map(|e| e.event)).collect()
+}
+
+fn closed(evs: &[Event]) -> Option<CloseReason> {
+    evs.iter().find_map(|e| match e {
+        Event::Closed { reason } => Some(*reason),
+        _ => None,
+    })
+}
+
+fn last_traffic(evs: &[Event]) -> Option<(u64, u64)> {
+    evs.iter().rev().find_map(|e| match e {
+        Event::Traffic { up, down } => Some((*up, *down)),
+        _ => None,
+    })
+}
+
+/// (client app end, proxy's client end, proxy's upstream end, server app end)
+fn pipes() -> (DuplexStream, DuplexStream, DuplexStream, DuplexStream) {
+    let (client, proxy_client) = duplex(64 * 1024);
+    let (proxy_upstream, server) = duplex(64 * 1024);
+    (client, proxy_client, proxy_upstream, server)
+}
+
+#[tokio::test]
+async fn client_half_close_then_server_finishes() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        client.write_all(b"early-next").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"EARLYearly-next");
+        // The client has finished sending, but the answer still flows back.
+        server.write_all(b"answer").await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"answer");
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"EARLY", link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    assert_eq!(closed(&evs), Some(CloseReason::ClientFin));
+    assert_eq!(last_traffic(&evs), Some((15, 6)));
+}
+
+#[tokio::test]
+async fn server_half_close_then_client_finishes() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        server.write_all(b"banner").await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"banner");
+        client.write_all(b"bye").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut up = Vec::new();
+        server.read_to_end(&mut up).await.unwrap();
+        assert_eq!(up, b"bye");
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    assert_eq!(closed(&evs), Some(CloseReason::ServerFin));
+    assert_eq!(last_traffic(&evs), Some((3, 6)));
+}
+
+#[tokio::test]
+async fn early_data_goes_first_and_the_core_reads_the_hello_once() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let hello = tls::client_hello(Some("example.com"));
+    let (first, second) = hello.split_at(10);
+    let apps = async {
+        client.write_all(second).await.unwrap();
+        let mut got = vec![0; hello.len()];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, hello);
+        server.write_all(b"x").await.unwrap();
+        drop(server);
+        client.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).await.unwrap();
+    };
+    tokio::join!(relay(&mut pc, &mut pu, first, link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    assert_eq!(evs.iter().filter(|e| **e == Event::FirstByteUp).count(), 1);
+    assert_eq!(
+        evs.iter().filter(|e| **e == Event::FirstByteDown).count(),
+        1
+    );
+    let tls: Vec<_> = evs
+        .iter()
+        .filter(|e| matches!(e, Event::Tls { .. }))
+        .collect();
+    assert_eq!(
+        tls,
+        [&Event::Tls {
+            check: SniCheck::Match,
+            sni: Some("example.com".into()),
+            alpn: vec!["h2".into(), "http/1.1".into()],
+        }]
+    );
+    assert_eq!(last_traffic(&evs).map(|t| t.0), Some(hello.len() as u64));
+}
+
+#[tokio::test]
+async fn not_tls_is_reported() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        client.write_all(b"SSH-2.0-x\r\n").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        drop(server);
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    assert!(events(&mut s.rx).contains(&Event::Tls {
+        check: SniCheck::NotTls,
+        sni: None,
+        alpn: vec![]
+    }));
+}
+
+#[tokio::test]
+async fn counts_survive_a_broken_server() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, server) = pipes();
+    let apps = async {
+        client.write_all(b"12345").await.unwrap();
+        // Let the bytes through, then the server vanishes mid-stream.
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(server);
+        client.write_all(b"more").await.unwrap();
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    assert_eq!(last_traffic(&evs).map(|t| t.0), Some(5));
+    assert!(matches!(
+        closed(&evs),
+        Some(CloseReason::ServerReset | CloseReason::ServerFin | CloseReason::Error)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_tunnel_is_closed_on_the_cores_deadline() {
+    let mut s = setup("example.com:443", 30.0);
+    let (mut client, mut pc, mut pu, _server) = pipes();
+    let apps = async {
+        client.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        client.write_all(b"y").await.unwrap();
+    };
+    let start = Instant::now();
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    assert_eq!(closed(&evs), Some(CloseReason::IdleTimeout));
+    assert_eq!(last_traffic(&evs).map(|t| t.0), Some(2));
+    // Activity at 20 s (reported within TRAFFIC_EVERY) pushed the deadline to about 50 s.
+    let took = start.elapsed().as_secs_f64();
+    assert!((50.0..50.5).contains(&took), "{took}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_closed_tunnel_still_idles_out() {
+    let mut s = setup("example.com:443", 10.0);
+    let (mut client, mut pc, mut pu, _server) = pipes();
+    client.shutdown().await.unwrap();
+    relay(&mut pc, &mut pu, b"", link(&mut s)).await;
+    assert_eq!(closed(&events(&mut s.rx)), Some(CloseReason::IdleTimeout));
+}
+
+#[tokio::test]
+async fn the_cut_ends_with_shutdown() {
+    let mut s = setup("example.com:443", 10.0);
+    let (_client, mut pc, mut pu, _server) = pipes();
+    s.cut.cancel();
+    relay(&mut pc, &mut pu, b"", link(&mut s)).await;
+    assert_eq!(closed(&events(&mut s.rx)), Some(CloseReason::Shutdown));
+}
+
+#[tokio::test(start_paused = true)]
+async fn traffic_is_reported_at_most_every_quarter_second() {
+    let mut s = setup("example.com:443", 60.0);
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        for _ in 0..10 {
+            client.write_all(b"abc").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        server.shutdown().await.unwrap();
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    let evs = events(&mut s.rx);
+    let traffic = evs
+        .iter()
+        .filter(|e| matches!(e, Event::Traffic { .. }))
+        .count();
+    assert_eq!(last_traffic(&evs), Some((30, 0)));
+    // One second of writes every 100 ms: at most one event per 250 ms, plus the last.
+    assert!((2..=6).contains(&traffic), "{traffic}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_then_silence_is_still_reported_while_open() {
+    let mut s = setup("example.com:443", 60.0);
+    let mut rx = s.rx.resubscribe();
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        client.write_all(b"abc").await.unwrap();
+        let mut got = [0; 3];
+        server.read_exact(&mut got).await.unwrap();
+        // Well past the throttle, with the tunnel still open.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let seen = events(&mut rx);
+        client.shutdown().await.unwrap();
+        server.shutdown().await.unwrap();
+        seen
+    };
+    let ((), seen) = tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    assert!(
+        seen.contains(&Event::Traffic { up: 3, down: 0 }),
+        "{seen:?}"
+    );
+}
