@@ -13,6 +13,8 @@ mod install;
 mod netns;
 mod serve;
 mod step;
+#[cfg(test)]
+mod tidy;
 mod web;
 
 use std::{
