@@ -82,8 +82,12 @@ export function scheduleRender() {
   });
 }
 
-function buildRow(r, index) {
-  const row = cloneElement('row-template');
+// The row elements on screen, by key: kept across renders so a row under the
+// mouse stays the same element (a click needs its press and release on one).
+const shown = new Map();
+
+/** Writes record `r` into a row element cloned from #row-template. */
+function fillRow(row, r, index) {
   const cell = (name) => row.querySelector(`.c-${name}`);
   row.dataset.key = r.key;
   row.classList.toggle('alt', index % 2 === 1);
@@ -107,7 +111,7 @@ function buildRow(r, index) {
   badge.textContent = x.sni_badge ?? '';
   badge.title = x.sni_verdict ?? '';
   badge.classList.toggle('bad', x.sni_suspicious);
-  if (x.sni_verdict) sni.title = x.sni_verdict;
+  sni.title = x.sni_verdict ?? '';
 
   const status = cell('status');
   status.dataset.status = r.status ?? '';
@@ -121,7 +125,6 @@ function buildRow(r, index) {
   down.dataset.bytes = r.bytes_down;
   cell('duration').textContent = fmtDuration(elapsed(r.timings.accepted, r.timings.closed));
   fillStatus(cell('state'), r);
-  return row;
 }
 
 function render() {
@@ -130,10 +133,23 @@ function render() {
   const first = Math.max(0, Math.floor(vp.scrollTop / ROW_H) - OVERSCAN);
   const last = Math.min(view.length, Math.ceil((vp.scrollTop + vp.clientHeight) / ROW_H) + OVERSCAN);
   const rows = [];
-  for (let i = first; i < last; i++) rows.push(buildRow(records.get(view[i]), i));
+  const keep = new Set();
+  for (let i = first; i < last; i++) {
+    const key = view[i];
+    let row = shown.get(key);
+    if (!row) {
+      row = cloneElement('row-template');
+      shown.set(key, row);
+    }
+    fillRow(row, records.get(key), i);
+    rows.push(row);
+    keep.add(key);
+  }
+  for (const key of shown.keys()) if (!keep.has(key)) shown.delete(key);
   const box = $('rows');
   box.style.transform = `translateY(${first * ROW_H}px)`;
-  box.replaceChildren(...rows);
+  const same = box.children.length === rows.length && rows.every((row, i) => box.children[i] === row);
+  if (!same) box.replaceChildren(...rows);
   renderEmpty();
   renderDetails(selectedRecord());
 }
@@ -190,7 +206,6 @@ function showPause() {
   const button = $('pause');
   button.setAttribute('aria-pressed', String(paused));
   button.textContent = paused ? (heldKeys.size ? `Resume (${num(heldKeys.size)})` : 'Resume') : 'Pause';
-  button.title = paused ? `${num(heldKeys.size)} connections changed while paused` : 'Hold the table still';
 }
 
 function togglePause() {

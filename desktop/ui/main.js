@@ -12,6 +12,14 @@ import { formDirty, loadSettings, wireSettingsForm } from './settings-form.js';
 
 const SIMULATOR = 'simulator/index.html';
 
+// What the Content Security Policy blocked, for whoever looks (the end-to-end test expects none).
+let violations = 0;
+document.addEventListener('securitypolicyviolation', (e) => {
+  violations += 1;
+  document.body.dataset.cspViolations = String(violations);
+  console.warn(`CSP blocked ${e.blockedURI || 'inline code'} (${e.violatedDirective})`);
+});
+
 /** A batch of log changes from Rust (`Batch` in log_store.rs), every 100 ms at most. */
 function onBatch(b) {
   addSample(b.up, b.down);

@@ -160,6 +160,7 @@ async function saveSettings(ev) {
       formMessage('Not saved: fix the highlighted field. The previous settings are still in force.', true);
     } else {
       formMessage(`Not saved: ${message(e)}`, true);
+      $('form-message').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     }
   } finally {
     $('f-save').disabled = false;

@@ -63,6 +63,7 @@ fn desktop_app_end_to_end() {
     assert_eq!(app.attr("#status", "data-power"), "off");
     assert_eq!(app.text("#status-line"), "Off");
     check_content_security_policy(&app);
+    let violations = csp_violations(&app);
     assert!(refused(proxy), "{proxy} accepts while the proxy is off");
 
     // On, from the window's switch.
@@ -127,17 +128,22 @@ fn desktop_app_end_to_end() {
         status_of(&format!("127.0.0.1:{refused_port}")) == Some(json!("502 connection_refused"))
             && status_of("no-such-host.invalid") == Some(json!("502 dns_error"))
     });
-    let failed = app
-        .rows()
-        .into_iter()
-        .find(|r| {
-            r["target"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("no-such-host"))
-        })
-        .expect("the DNS failure's row");
+    // A refusal ends the connection: Rust calls that a problem worth a colour.
+    let dns_row = || {
+        app.rows()
+            .into_iter()
+            .find(|r| {
+                r["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("no-such-host"))
+            })
+            .expect("the DNS failure's row")
+    };
+    app.wait_until("the DNS failure's row to close", || {
+        dns_row()["state"] == json!("rejected")
+    });
+    let failed = dns_row();
     assert_eq!(failed["status_class"], "pill failed", "{failed}");
-    assert_eq!(failed["state"], "rejected", "{failed}");
     assert_eq!(failed["state_class"], "state problem", "{failed}");
     app.wait_until("the open tunnel to show as open", || {
         app.rows()
@@ -175,6 +181,11 @@ fn desktop_app_end_to_end() {
 
     settings_errors_come_from_rust(&app);
     simulator_tab_runs_under_the_csp(&app);
+    assert_eq!(
+        csp_violations(&app),
+        violations,
+        "the page did something its CSP blocks"
+    );
 
     // Off, from the switch: the port refuses.
     app.click("#proxy-switch");
@@ -226,6 +237,14 @@ fn check_content_security_policy(app: &App) {
     assert_eq!(eval, json!("EvalError"), "eval must be blocked by the CSP");
     // The page is ES modules and builds nothing from HTML strings.
     assert_eq!(app.attr("script[src='main.js']", "type"), "module");
+}
+
+/// How many CSP violations the page has seen (it counts them in `body[data-csp-violations]`).
+fn csp_violations(app: &App) -> Value {
+    app.script(
+        "return document.body.dataset.cspViolations || '0'",
+        json!([]),
+    )
 }
 
 /// A value Rust refuses: its message shows beside the field it names, and nothing changes.
