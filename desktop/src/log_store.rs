@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use burrow_core::display::{format_bytes, RecordText};
 use burrow_core::log::{ConnectionRecord, Event, LogEvent};
 use burrow_core::After;
 use serde::Serialize;
@@ -15,7 +17,11 @@ use serde::Serialize;
 /// How many records the log keeps by default.
 pub const DEFAULT_CAP: usize = 10_000;
 
-/// A record as the page sees it.
+/// The throughput shown beside the graph is the average over this many whole seconds.
+pub const RATE_SECONDS: u64 = 5;
+
+/// A record as the page sees it: the record, plus everything the page writes
+/// about it already in words (core's `RecordText`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
     /// The app-wide key.
@@ -23,10 +29,26 @@ pub struct Row {
     /// Everything known about the connection.
     #[serde(flatten)]
     pub record: ConnectionRecord,
-    /// The close reason in words (core's `CloseReason::describe`).
-    pub close_text: Option<&'static str>,
-    /// What the Proxy-Status error means (core's `ProxyError::meaning`).
-    pub error_meaning: Option<&'static str>,
+    /// The record in words: status class, byte counts, SNI verdict, state…
+    pub text: RecordText,
+}
+
+/// The running byte totals in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TotalsText {
+    /// All bytes client → server, e.g. `1.2 KiB`.
+    pub sent: String,
+    /// All bytes server → client.
+    pub received: String,
+}
+
+/// The throughput over the last [`RATE_SECONDS`] whole seconds, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    /// Client → server, e.g. `1.2 KiB/s`.
+    pub up: String,
+    /// Server → client.
+    pub down: String,
 }
 
 /// Counts over everything seen since the app started (dropped records included).
@@ -59,6 +81,10 @@ pub struct Batch {
     pub removed: Vec<u64>,
     /// Running totals.
     pub totals: Totals,
+    /// The byte totals in words.
+    pub totals_text: TotalsText,
+    /// The throughput over the last [`RATE_SECONDS`] seconds, in words.
+    pub rate: Rate,
     /// Bytes client → server since the previous batch.
     pub up: u64,
     /// Bytes server → client since the previous batch.
@@ -93,6 +119,10 @@ pub struct LogStore {
     totals: Totals,
     up: u64,
     down: u64,
+    /// Unix second (of the events' clock) → bytes (up, down) in it; only the last few seconds.
+    seconds: BTreeMap<u64, (u64, u64)>,
+    /// The rate the page was last sent, so a changed rate alone makes a batch.
+    sent_rate: Option<Rate>,
 }
 
 impl LogStore {
@@ -109,6 +139,8 @@ impl LogStore {
             totals: Totals::default(),
             up: 0,
             down: 0,
+            seconds: BTreeMap::new(),
+            sent_rate: None,
         }
     }
 
@@ -135,11 +167,40 @@ impl LogStore {
         self.down += d_down;
         self.totals.bytes_up += d_up;
         self.totals.bytes_down += d_down;
+        if d_up + d_down > 0 {
+            self.count_bytes(e.at_ms / 1000, d_up, d_down);
+        }
         if let Event::Responded { error, after, .. } = &e.event {
             self.totals.errors += u64::from(error.is_some());
             self.totals.tunnels += u64::from(*after == After::Tunnel);
         }
         self.dirty.insert(key);
+    }
+
+    /// Adds bytes to the per-second buckets, keeping only the seconds the rate can still use.
+    fn count_bytes(&mut self, second: u64, up: u64, down: u64) {
+        let bucket = self.seconds.entry(second).or_default();
+        bucket.0 += up;
+        bucket.1 += down;
+        if let Some(&newest) = self.seconds.keys().next_back() {
+            self.seconds = self.seconds.split_off(&newest.saturating_sub(RATE_SECONDS));
+        }
+    }
+
+    /// The average throughput over the [`RATE_SECONDS`] whole seconds before `now_ms`.
+    fn rate(&mut self, now_ms: u64) -> Rate {
+        let now = now_ms / 1000;
+        let first = now.saturating_sub(RATE_SECONDS);
+        self.seconds = self.seconds.split_off(&first);
+        let (up, down) = self
+            .seconds
+            .range(first..now)
+            .fold((0, 0), |(u, d), (_, &(bu, bd))| (u + bu, d + bd));
+        let per_second = |bytes: u64| format!("{}/s", format_bytes(bytes / RATE_SECONDS));
+        Rate {
+            up: per_second(up),
+            down: per_second(down),
+        }
     }
 
     /// Notes that `n` engine events were lost (a lagging broadcast receiver).
@@ -230,10 +291,27 @@ impl LogStore {
 
     /// Everything that changed since the last call; `None` when nothing did.
     pub fn take_batch(&mut self) -> Option<Batch> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.take_batch_at(now_ms)
+    }
+
+    /// [`take_batch`](Self::take_batch) at `now_ms`, in the events' clock (Unix milliseconds
+    /// for the engine). A rate that changed since the last batch is a change too, so the
+    /// page's rate falls back to zero when the traffic stops.
+    pub fn take_batch_at(&mut self, now_ms: u64) -> Option<Batch> {
+        let rate = self.rate(now_ms);
         let reset = std::mem::take(&mut self.reset);
-        if !reset && self.dirty.is_empty() && self.removed.is_empty() && self.up + self.down == 0 {
+        if !reset
+            && self.dirty.is_empty()
+            && self.removed.is_empty()
+            && self.up + self.down == 0
+            && self.sent_rate.as_ref() == Some(&rate)
+        {
             return None;
         }
+        self.sent_rate = Some(rate.clone());
         let rows = if reset {
             self.dirty.clear();
             self.records
@@ -253,6 +331,11 @@ impl LogStore {
             rows,
             removed: if reset { Vec::new() } else { removed },
             totals: self.totals,
+            totals_text: TotalsText {
+                sent: format_bytes(self.totals.bytes_up),
+                received: format_bytes(self.totals.bytes_down),
+            },
+            rate,
             up: std::mem::take(&mut self.up),
             down: std::mem::take(&mut self.down),
             len: self.records.len(),
@@ -277,8 +360,7 @@ fn row(key: u64, record: &ConnectionRecord) -> Row {
     Row {
         key,
         record: record.clone(),
-        close_text: record.close.map(|c| c.describe()),
-        error_meaning: record.error.map(|e| e.meaning()),
+        text: RecordText::of(record),
     }
 }
 
@@ -471,5 +553,139 @@ mod tests {
         assert_eq!(lines[0]["key"], 1);
         assert_eq!(lines[1]["id"], 2);
         assert_eq!(lines[0]["client"], "127.0.0.1:50000");
+    }
+
+    #[test]
+    fn rows_carry_core_words_for_the_page() {
+        let mut s = LogStore::new(10);
+        s.apply(0, &accepted(1));
+        s.apply(
+            0,
+            &ev(
+                1,
+                12,
+                Event::Traffic {
+                    up: 1229,
+                    down: 35 * 1024,
+                },
+            ),
+        );
+        s.apply(0, &closed(1));
+        let b = s.take_batch().unwrap();
+        let row = &b.rows[0];
+        assert_eq!(row.text, RecordText::of(&row.record));
+        assert_eq!(
+            (row.text.sent.as_str(), row.text.received.as_str()),
+            ("1.2 KiB", "35.0 KiB")
+        );
+        assert_eq!(row.text.state, "client closed");
+
+        // The page gets the record's fields flat, and the words under `text`.
+        let v = serde_json::to_value(row).unwrap();
+        assert_eq!(v["key"], 1);
+        assert_eq!(v["bytes_up"], 1229);
+        assert_eq!(v["text"]["sent"], "1.2 KiB");
+        assert_eq!(v["text"]["received"], "35.0 KiB");
+        assert_eq!(v["text"]["state"], "client closed");
+        assert_eq!(v["text"]["status_class"], "none");
+        assert_eq!(v["text"]["problem"], false);
+        assert!(v.get("close_text").is_none() && v.get("error_meaning").is_none());
+    }
+
+    #[test]
+    fn batches_carry_the_totals_in_words() {
+        let mut s = LogStore::new(10);
+        s.apply(0, &accepted(1));
+        s.apply(
+            0,
+            &ev(
+                1,
+                12,
+                Event::Traffic {
+                    up: 512,
+                    down: 3 * 1024 * 1024,
+                },
+            ),
+        );
+        let b = s.take_batch().unwrap();
+        assert_eq!(
+            b.totals_text,
+            TotalsText {
+                sent: "512 B".into(),
+                received: "3.0 MiB".into()
+            }
+        );
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v["totals_text"]["sent"], "512 B");
+        assert_eq!(v["totals_text"]["received"], "3.0 MiB");
+        assert!(v["rate"]["up"].is_string() && v["rate"]["down"].is_string());
+    }
+
+    #[test]
+    fn the_rate_is_the_average_of_the_last_five_whole_seconds() {
+        let rate = |up: &str, down: &str| Rate {
+            up: up.into(),
+            down: down.into(),
+        };
+        let mut s = LogStore::new(10);
+        let first = s.take_batch_at(100_000).unwrap();
+        assert_eq!(first.rate, rate("0 B/s", "0 B/s"));
+
+        s.apply(
+            0,
+            &ev(
+                1,
+                100_000,
+                Event::Accepted {
+                    client: "127.0.0.1:50000".parse().unwrap(),
+                    listener: "127.0.0.1:8080".parse().unwrap(),
+                },
+            ),
+        );
+        // 10 KiB down in each of the seconds 100..=104, and 5 × 1 KiB up in second 102.
+        let mut down = 0;
+        for second in 100..105 {
+            down += 10 * 1024;
+            let up = if second >= 102 { 5 * 1024 } else { 0 };
+            s.apply(0, &ev(1, second * 1000 + 500, Event::Traffic { up, down }));
+        }
+        // Second 104 is not over at 104.9 s: the window is 99..=103.
+        let b = s.take_batch_at(104_900).unwrap();
+        assert_eq!(
+            (b.up, b.down),
+            (5 * 1024, 50 * 1024),
+            "the graph still gets raw bytes"
+        );
+        assert_eq!(b.rate, rate("1.0 KiB/s", "8.0 KiB/s"));
+        // At 105 s the window is 100..=104: all of it.
+        let b = s.take_batch_at(105_000).unwrap();
+        assert!(b.rows.is_empty(), "a moving rate alone makes a batch");
+        assert_eq!(b.rate, rate("1.0 KiB/s", "10.0 KiB/s"));
+        assert_eq!(s.take_batch_at(105_500), None, "nothing moved");
+        // Traffic stopped: the rate falls to zero once the window has passed, then stays quiet.
+        let b = s.take_batch_at(110_000).unwrap();
+        assert_eq!(b.rate, rate("0 B/s", "0 B/s"));
+        assert_eq!(s.take_batch_at(111_000), None);
+        assert!(s.seconds.is_empty(), "old seconds are forgotten");
+    }
+
+    #[test]
+    fn only_a_few_seconds_are_kept_without_a_page() {
+        let mut s = LogStore::new(10);
+        s.apply(0, &accepted(1));
+        for second in 0..1000 {
+            s.apply(
+                0,
+                &ev(
+                    1,
+                    second * 1000,
+                    Event::Traffic {
+                        up: second,
+                        down: 0,
+                    },
+                ),
+            );
+        }
+        assert!(s.seconds.len() <= RATE_SECONDS as usize + 1);
     }
 }

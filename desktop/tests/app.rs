@@ -272,6 +272,28 @@ async fn a_tunnel_shows_up_in_the_log_with_its_bytes() {
     assert!(r.tunnel);
     assert_eq!((r.bytes_up, r.bytes_down), (12, 12));
     assert_eq!(s.totals().tunnels, 1);
+    drop(s);
+
+    // What the page gets: the record's fields, and its words from core under `text`.
+    let batch = store.lock().unwrap().take_batch().unwrap();
+    let batch = serde_json::to_value(&batch).unwrap();
+    let row = &batch["rows"][0];
+    assert_eq!(row["key"], 1);
+    assert_eq!(row["bytes_up"], 12);
+    assert_eq!(row["status"], 200);
+    assert_eq!(row["text"]["sent"], "12 B");
+    assert_eq!(row["text"]["received"], "12 B");
+    assert_eq!(row["text"]["status_class"], "success");
+    assert_eq!(row["text"]["state"], "client closed");
+    assert_eq!(row["text"]["problem"], false);
+    assert_eq!(
+        batch["totals_text"],
+        json!({"sent": "12 B", "received": "12 B"})
+    );
+    for direction in ["up", "down"] {
+        let rate = batch["rate"][direction].as_str().unwrap();
+        assert!(rate.ends_with("B/s"), "{rate}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -436,4 +458,149 @@ fn every_command_is_allowed_by_the_capability_file() {
     let build_rs =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs")).unwrap();
     assert!(build_rs.contains("include!(\"src/command_names.rs\")"));
+}
+
+// ------------------------------------------------------------------ the page's files
+
+fn ui_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("ui")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn ui_modules() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut modules: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".js"))
+        .map(|name| (name.clone(), ui_file(&name)))
+        .collect();
+    modules.sort();
+    modules
+}
+
+#[test]
+fn the_page_is_es_modules_that_build_no_html_from_strings() {
+    let html = ui_file("index.html");
+    assert!(html.contains(r#"<script type="module" src="main.js"></script>"#));
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "one module entry, no inline script"
+    );
+    assert!(
+        !html.contains(" style="),
+        "inline style attributes break under the CSP"
+    );
+    for template in [
+        "row-template",
+        "field-template",
+        "phase-template",
+        "timeout-template",
+    ] {
+        assert!(
+            html.contains(&format!(r#"<template id="{template}">"#)),
+            "{template}"
+        );
+    }
+
+    let modules = ui_modules();
+    let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "main.js",
+        "ipc.js",
+        "log-table.js",
+        "details.js",
+        "graph.js",
+        "settings-form.js",
+        "status-bar.js",
+        "time.js",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing in {names:?}");
+    }
+    for (name, code) in &modules {
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "setAttribute('style'",
+        ] {
+            assert!(!code.contains(banned), "{name} uses {banned}");
+        }
+        // Words and decisions come from Rust: no byte units, status numbers,
+        // SNI or close-reason words, header or Proxy-Status error names here.
+        for banned in [
+            "KiB",
+            "MiB",
+            "'KB'",
+            "< 400",
+            "< 500",
+            ">= 400",
+            "mismatch",
+            "no_sni",
+            "client_reset",
+            "idle_timeout",
+            "Proxy-Status",
+            "dns_error",
+            "connection_refused",
+        ] {
+            assert!(
+                !code.contains(banned),
+                "{name} decides or words {banned:?} itself"
+            );
+        }
+        if name == "main.js" {
+            continue;
+        }
+        // Each module is imported somewhere, and every import resolves to a file here.
+        let imported = modules
+            .iter()
+            .any(|(_, other)| other.contains(&format!("from './{name}'")));
+        assert!(imported, "{name} is imported by no module");
+    }
+    for (name, code) in &modules {
+        for import in code.lines().filter_map(|l| l.split(" from './").nth(1)) {
+            let target = import.split('\'').next().unwrap();
+            assert!(names.contains(&target), "{name} imports missing {target}");
+        }
+    }
+}
+
+#[test]
+fn the_content_security_policy_is_on() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tauri.conf.json");
+    let conf: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let csp = &conf["app"]["security"]["csp"];
+    assert!(csp.is_object(), "the CSP is off: {csp}");
+    let directive = |name: &str| {
+        csp[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(directive("default-src"), "'self'");
+    assert_eq!(directive("object-src"), "'none'");
+    assert_eq!(directive("base-uri"), "'none'");
+    let script = directive("script-src");
+    assert!(
+        script.contains("'wasm-unsafe-eval'"),
+        "the simulator's wasm needs it"
+    );
+    for (name, sources) in csp.as_object().unwrap() {
+        let sources = sources.as_str().unwrap();
+        assert!(!sources.contains("'unsafe-inline'"), "{name}: {sources}");
+        assert!(!sources.contains("'unsafe-eval'"), "{name}: {sources}");
+        assert!(!sources.contains('*'), "{name}: {sources}");
+    }
+    let connect = directive("connect-src");
+    for source in ["'self'", "ipc:", "http://ipc.localhost"] {
+        assert!(
+            connect.split(' ').any(|s| s == source),
+            "connect-src lacks {source}"
+        );
+    }
 }

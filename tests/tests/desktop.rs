@@ -11,11 +11,16 @@
 //! ```
 //!
 //! The test writes a settings file (a free port, proxy off), starts the app
-//! through tauri-driver, turns the proxy on with the window's switch, sends a
-//! real CONNECT tunnel with bytes both ways to a loopback origin, reads its
-//! row from the page (target, status 200, byte counts), saves a screenshot
-//! to `target/screenshots/desktop-log.png`, turns the proxy off and checks
-//! the port refuses. Missing tools or binary fail the test with what to do.
+//! through tauri-driver, checks the page runs under its Content Security
+//! Policy, turns the proxy on with the window's switch, sends a real CONNECT
+//! tunnel with bytes both ways to a loopback origin, reads its row from the
+//! page (a clone of `#row-template`: target, status 200 with Rust's status
+//! class, byte counts and their text from Rust's `format_bytes`), opens the
+//! details pane, saves a screenshot to `target/screenshots/desktop-log.png`,
+//! sends a settings value Rust refuses and finds Rust's error beside its
+//! field, opens the simulator tab (wasm and `presets.json` under the CSP),
+//! turns the proxy off and checks the port refuses. Missing tools or binary
+//! fail the test with what to do.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -25,6 +30,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use burrow_core::display::format_bytes;
 use burrow_tests::webdriver::{self, free_port, target_dir, Driver, Session, TempDir, Timing};
 use serde_json::{json, Value};
 
@@ -56,6 +62,8 @@ fn desktop_app_end_to_end() {
     let _guard = AppProcess(app.app_pid());
     assert_eq!(app.attr("#status", "data-power"), "off");
     assert_eq!(app.text("#status-line"), "Off");
+    check_content_security_policy(&app);
+    let violations = csp_violations(&app);
     assert!(refused(proxy), "{proxy} accepts while the proxy is off");
 
     // On, from the window's switch.
@@ -101,6 +109,15 @@ fn desktop_app_end_to_end() {
         (GREETING.len() + PAYLOAD.len()).to_string(),
         "{row}"
     );
+    // The words are Rust's: core's byte formatter and status class, no JS formatting.
+    assert_eq!(row["up_text"], format_bytes(PAYLOAD.len() as u64), "{row}");
+    assert_eq!(
+        row["down_text"],
+        format_bytes((GREETING.len() + PAYLOAD.len()) as u64),
+        "{row}"
+    );
+    assert_eq!(row["status_class"], "pill success", "{row}");
+    assert_eq!(row["from_template"], true, "{row}");
     app.wait_until("the failed CONNECTs' rows", || {
         let rows = app.rows();
         let status_of = |t: &str| {
@@ -111,6 +128,23 @@ fn desktop_app_end_to_end() {
         status_of(&format!("127.0.0.1:{refused_port}")) == Some(json!("502 connection_refused"))
             && status_of("no-such-host.invalid") == Some(json!("502 dns_error"))
     });
+    // A refusal ends the connection: Rust calls that a problem worth a colour.
+    let dns_row = || {
+        app.rows()
+            .into_iter()
+            .find(|r| {
+                r["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("no-such-host"))
+            })
+            .expect("the DNS failure's row")
+    };
+    app.wait_until("the DNS failure's row to close", || {
+        dns_row()["state"] == json!("rejected")
+    });
+    let failed = dns_row();
+    assert_eq!(failed["status_class"], "pill failed", "{failed}");
+    assert_eq!(failed["state_class"], "state problem", "{failed}");
     app.wait_until("the open tunnel to show as open", || {
         app.rows()
             .iter()
@@ -128,16 +162,42 @@ fn desktop_app_end_to_end() {
     app.wait_until("the details pane", || app.visible("#details"));
     assert!(app.text("#d-title").contains(&target));
     assert!(app.text("#d-timeline").contains("First byte ↓"));
+    let fields = app.text("#d-fields");
+    let sent = format!(
+        "{} ({} bytes)",
+        format_bytes(PAYLOAD.len() as u64),
+        PAYLOAD.len()
+    );
+    assert!(fields.contains(&sent), "{fields}");
+    assert!(fields.contains("client closed"), "{fields}");
+    // The rate beside the graph is Rust's text too.
+    let rate = app.text("#rate");
+    assert!(rate.starts_with("↑ ") && rate.ends_with("/s"), "{rate}");
     thread::sleep(Duration::from_millis(1200)); // one graph tick
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("creating target/screenshots");
     app.save_screenshot(&shots.join("desktop-log.png"));
     drop(open);
 
+    settings_errors_come_from_rust(&app);
+    simulator_tab_runs_under_the_csp(&app);
+    assert_eq!(
+        csp_violations(&app),
+        violations,
+        "the page did something its CSP blocks"
+    );
+
     // Off, from the switch: the port refuses.
     app.click("#proxy-switch");
+    // The switch is disabled until `set_proxy` answers, that is until the listener is
+    // closed; the status alone may say "off" a moment earlier (the ticker publishes it
+    // as soon as the engine is taken out, before it has stopped).
     app.wait_until("the proxy to turn off", || {
         app.attr("#status", "data-power") == "off"
+            && app.script(
+                "return document.getElementById('proxy-toggle').disabled",
+                json!([]),
+            ) == json!(false)
     });
     assert!(refused(proxy), "{proxy} still accepts after turning off");
 
@@ -146,6 +206,104 @@ fn desktop_app_end_to_end() {
         "window.__TAURI__.core.invoke('quit'); return true",
         json!([]),
     );
+}
+
+/// The page carries Tauri's CSP header: no inline script, no eval, IPC only to Tauri.
+fn check_content_security_policy(app: &App) {
+    let policy = app.script(
+        "const r = await fetch(location.href); return r.headers.get('content-security-policy')",
+        json!([]),
+    );
+    let policy = policy
+        .as_str()
+        .unwrap_or_else(|| panic!("no CSP header: {policy}"));
+    for directive in [
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "ipc:",
+    ] {
+        assert!(
+            policy.contains(directive),
+            "{directive} missing in {policy}"
+        );
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(!policy.contains("'unsafe-eval'"), "{policy}");
+    let eval = app.script(
+        "try { window.eval('1'); return 'allowed'; } catch (e) { return e.name; }",
+        json!([]),
+    );
+    assert_eq!(eval, json!("EvalError"), "eval must be blocked by the CSP");
+    // The page is ES modules and builds nothing from HTML strings.
+    assert_eq!(app.attr("script[src='main.js']", "type"), "module");
+}
+
+/// How many CSP violations the page has seen (it counts them in `body[data-csp-violations]`).
+fn csp_violations(app: &App) -> Value {
+    app.script(
+        "return document.body.dataset.cspViolations || '0'",
+        json!([]),
+    )
+}
+
+/// A value Rust refuses: its message shows beside the field it names, and nothing changes.
+fn settings_errors_come_from_rust(app: &App) {
+    app.click(".tabs button[data-tab='settings']");
+    app.wait_until("the settings form to fill", || {
+        !app.value("#f-listen-port").is_empty()
+    });
+    let timeouts = app.script(
+        "return document.querySelectorAll('#f-timeouts [data-timeout]').length",
+        json!([]),
+    );
+    assert_eq!(
+        timeouts,
+        json!(7),
+        "one timeout field per setting, from the template"
+    );
+    let port = app.value("#f-listen-port");
+    app.script(
+        "document.getElementById('f-listen-port').value = '99999'; return true",
+        json!([]),
+    );
+    app.click("#f-save");
+    app.wait_until("Rust's error beside the listen field", || {
+        !app.text(".field-error[data-for='listen']").is_empty()
+    });
+    let error = app.text(".field-error[data-for='listen']");
+    assert!(
+        error.contains("is not an address and port"),
+        "the listen field shows {error:?}"
+    );
+    assert_eq!(app.attr("#f-listen-port", "class"), "invalid");
+    assert!(app.text("#form-message").starts_with("Not saved"));
+    app.click("#f-revert");
+    assert_eq!(app.value("#f-listen-port"), port);
+    assert!(app.text(".field-error[data-for='listen']").is_empty());
+}
+
+/// The simulator tab loads the wasm page (and its presets) under the app's CSP.
+fn simulator_tab_runs_under_the_csp(app: &App) {
+    app.click(".tabs button[data-tab='simulator']");
+    app.wait_until("the simulator page to start", || {
+        let ready = app.script(
+            "const d = document.getElementById('simulator').contentDocument;
+             return d && d.body ? (d.body.dataset.ready || null) : null",
+            json!([]),
+        );
+        assert_ne!(ready, json!("failed"), "the simulator failed to start");
+        ready == json!("1")
+    });
+    let presets = app.script(
+        "return document.getElementById('simulator').contentDocument.querySelectorAll('#preset option').length",
+        json!([]),
+    );
+    assert!(
+        presets.as_u64().unwrap_or(0) > 1,
+        "presets.json did not load: {presets}"
+    );
+    app.click(".tabs button[data-tab='log']");
 }
 
 // ------------------------------------------------------------------ network helpers
@@ -333,7 +491,9 @@ impl App {
     /// The log rows as the page shows them.
     fn rows(&self) -> Vec<Value> {
         let v = self.script(
-            "return [...document.querySelectorAll('#rows .row')].map(r => {
+            "const cells = [...document.getElementById('row-template').content
+                .firstElementChild.children].map(c => c.className);
+            return [...document.querySelectorAll('#rows .row')].map(r => {
                 const c = (n) => r.querySelector('.c-' + n);
                 return {
                     key: r.dataset.key,
@@ -341,9 +501,14 @@ impl App {
                     target: c('target').textContent,
                     status: c('status').dataset.status,
                     status_text: c('status').textContent.trim().replace(/\\s+/g, ' '),
+                    status_class: c('status').querySelector('.pill').className,
                     up: c('up').dataset.bytes,
                     down: c('down').dataset.bytes,
+                    up_text: c('up').textContent,
+                    down_text: c('down').textContent,
                     state: c('state').textContent,
+                    state_class: c('state').querySelector('.state').className,
+                    from_template: [...r.children].map(c => c.className).join() === cells.join(),
                 };
             })",
             json!([]),
