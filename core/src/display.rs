@@ -23,6 +23,20 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `1 connection`, `1,204 connections`: a count with its noun.
+pub fn count(n: u64, singular: &str) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let s = if n == 1 { "" } else { "s" };
+    format!("{grouped} {singular}{s}")
+}
+
 /// How a status reads at a glance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +207,14 @@ mod tests {
         assert_eq!(format_bytes(35 * 1024), "35.0 KiB");
         assert_eq!(format_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
         assert_eq!(format_bytes(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(1, "tunnel"), "1 tunnel");
+        assert_eq!(count(0, "error"), "0 errors");
+        assert_eq!(count(1204, "connection"), "1,204 connections");
+        assert_eq!(count(1_000_000, "byte"), "1,000,000 bytes");
     }
 
     #[test]

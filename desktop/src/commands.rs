@@ -80,6 +80,16 @@ pub fn parse_settings(value: Value) -> Result<Settings, Error> {
     if let Some(ports) = value.get("allowed_ports").and_then(Value::as_str) {
         PortList::from_str(ports).map_err(|e| bad("allowed_ports", e.to_string()))?;
     }
+    if let Some(timeouts) = value.get("timeouts").and_then(Value::as_object) {
+        for (name, v) in timeouts {
+            if !v.is_number() {
+                return Err(bad(
+                    &format!("timeouts.{name}"),
+                    format!("{v} is not a number of seconds; write one like 2.5"),
+                ));
+            }
+        }
+    }
     serde_json::from_value(value).map_err(|e| Error::BadSettings {
         field: None,
         message: format!("the settings are not valid: {e}"),
@@ -105,6 +115,8 @@ pub struct Exported {
     pub path: String,
     /// Records in it.
     pub records: usize,
+    /// What happened, in a sentence for the page.
+    pub message: String,
 }
 
 /// Writes the log as JSON Lines to the downloads directory.
@@ -120,9 +132,15 @@ pub fn export_log<R: Runtime>(
     let path = actions::export_dir(&app)?.join(export_name(unix_secs()));
     settings_file::write_atomic(&path, text.as_bytes())
         .map_err(|e| Error::file("write", &path, e))?;
+    let path = path.display().to_string();
+    let message = format!(
+        "Exported {} to {path}",
+        burrow_core::display::count(records as u64, "connection")
+    );
     Ok(Exported {
-        path: path.display().to_string(),
+        path,
         records,
+        message,
     })
 }
 
@@ -207,6 +225,7 @@ mod tests {
         assert!(e.to_string().contains("\"http\""));
         let e = parse_settings(json!({"timeouts": {"dns": "soon"}})).unwrap_err();
         assert_eq!(e.code(), "invalid_settings");
+        assert_eq!(e.field(), Some("timeouts.dns"));
         let s =
             parse_settings(json!({"listen": "127.0.0.1:3128", "allowed_ports": "443"})).unwrap();
         assert_eq!(s.listen.port(), 3128);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use burrow_core::display::{format_bytes, RecordText};
+use burrow_core::display::{count, format_bytes, RecordText};
 use burrow_core::log::{ConnectionRecord, Event, LogEvent};
 use burrow_core::After;
 use serde::Serialize;
@@ -40,6 +40,12 @@ pub struct TotalsText {
     pub sent: String,
     /// All bytes server → client.
     pub received: String,
+    /// Connections seen, e.g. `12 connections`.
+    pub connections: String,
+    /// Tunnels opened, e.g. `1 tunnel`.
+    pub tunnels: String,
+    /// Burrow's own error answers, e.g. `3 errors`.
+    pub errors: String,
 }
 
 /// The throughput over the last [`RATE_SECONDS`] whole seconds, in words.
@@ -334,6 +340,9 @@ impl LogStore {
             totals_text: TotalsText {
                 sent: format_bytes(self.totals.bytes_up),
                 received: format_bytes(self.totals.bytes_down),
+                connections: count(self.totals.connections, "connection"),
+                tunnels: count(self.totals.tunnels, "tunnel"),
+                errors: count(self.totals.errors, "error"),
             },
             rate,
             up: std::mem::take(&mut self.up),
@@ -612,7 +621,10 @@ mod tests {
             b.totals_text,
             TotalsText {
                 sent: "512 B".into(),
-                received: "3.0 MiB".into()
+                received: "3.0 MiB".into(),
+                connections: "1 connection".into(),
+                tunnels: "0 tunnels".into(),
+                errors: "0 errors".into(),
             }
         );
         let v = serde_json::to_value(&b).unwrap();

@@ -68,6 +68,8 @@ struct Inner {
     running: Option<Running>,
     wanted: bool,
     error: Option<String>,
+    /// An engine is being stopped: the port may still accept, so the status is not "off" yet.
+    stopping: bool,
     /// Engine runs started so far; each run numbers its connections anew.
     runs: u64,
 }
@@ -82,6 +84,7 @@ impl Controller {
                 running: None,
                 wanted: false,
                 error: None,
+                stopping: false,
                 runs: 0,
             }),
             store,
@@ -140,6 +143,7 @@ impl Controller {
             .unwrap_or_default();
         let power = match (&inner.running, &inner.error) {
             (Some(_), _) => Power::On,
+            _ if inner.stopping => Power::On,
             (None, Some(_)) => Power::Error,
             (None, None) => Power::Off,
         };
@@ -189,12 +193,15 @@ impl Controller {
                 let mut inner = self.lock();
                 inner.wanted = false;
                 inner.error = None;
+                inner.stopping = inner.running.is_some();
                 inner.running.take()
             };
             self.remember(false);
             if let Some(r) = running {
                 r.stop().await;
             }
+            // Only now is the port closed.
+            self.lock().stopping = false;
         }
         Ok(self.status())
     }

@@ -288,7 +288,13 @@ async fn a_tunnel_shows_up_in_the_log_with_its_bytes() {
     assert_eq!(row["text"]["problem"], false);
     assert_eq!(
         batch["totals_text"],
-        json!({"sent": "12 B", "received": "12 B"})
+        json!({
+            "sent": "12 B",
+            "received": "12 B",
+            "connections": "1 connection",
+            "tunnels": "1 tunnel",
+            "errors": "0 errors",
+        })
     );
     for direction in ["up", "down"] {
         let rate = batch["rate"][direction].as_str().unwrap();

@@ -97,7 +97,7 @@ function renderFields(r) {
     ['Sent ↑', `${x.sent} (${num(r.bytes_up)} bytes)`],
     ['Received ↓', `${x.received} (${num(r.bytes_down)} bytes)`],
     ['State', x.state],
-    ['Connection', `#${r.id} (log key ${r.key})`],
+    ['Connection id', `#${r.id} (log key ${r.key})`],
   ];
   const items = [];
   for (const [label, value] of fields) {

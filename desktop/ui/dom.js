@@ -25,9 +25,6 @@ export function el(tag, text, className) {
 /** A count for people: 12,345. */
 export const num = (n) => Number(n).toLocaleString('en-US');
 
-/** "1 connection", "2 connections". */
-export const plural = (n, word) => `${num(n)} ${word}${Number(n) === 1 ? '' : 's'}`;
-
 /** A short message at the bottom of the window. */
 export function toast(text, ms = 3500) {
   const box = $('toast');

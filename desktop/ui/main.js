@@ -2,7 +2,7 @@
 // from the Rust side (statuses, byte counts, SNI verdicts, close reasons,
 // errors); the modules only draw it.
 
-import { $, copyText, plural, toast } from './dom.js';
+import { $, copyText, toast } from './dom.js';
 import { invoke, listen, message, subscribe } from './ipc.js';
 import { onStatus, setStatus, wireStatusBar } from './status-bar.js';
 import { renderEmpty, scheduleRender, select, selectedRecord, showsOpenConnections, takeRows, wireTable } from './log-table.js';
@@ -76,7 +76,7 @@ function wire() {
   $('export').addEventListener('click', async () => {
     try {
       const r = await invoke('export_log');
-      showNotice(`Exported ${plural(r.records, 'connection')} to ${r.path}`);
+      showNotice(r.message);
     } catch (e) {
       toast(message(e), 6000);
     }

@@ -13,22 +13,18 @@ export function setTotals(batch) {
   renderTotals();
 }
 
-const count = (n, word) => [el('b', num(n)), ` ${word}${n === 1 ? '' : 's'}`];
-
 export function renderTotals() {
   if (!last) return;
   const { totals, text, cap } = last;
   const open = currentStatus()?.open_connections ?? 0;
   const parts = [
-    ...count(totals.connections, 'connection'), ' · ',
+    text.connections, ' · ',
     el('b', num(open)), ' open · ',
-    ...count(totals.tunnels, 'tunnel'), ' · ',
+    text.tunnels, ' · ',
     `↑ ${text.sent} · ↓ ${text.received}`,
   ];
   if (totals.errors) {
-    const errors = el('span', null, 'err');
-    errors.append(...count(totals.errors, 'error'));
-    parts.push(' · ', errors);
+    parts.push(' · ', el('span', text.errors, 'err'));
   }
   $('totals').replaceChildren(...parts);
 
