@@ -22,9 +22,9 @@ pub enum Peek {
 /// The parts of a ClientHello that are visible without decrypting anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientHello {
-    /// SNI host_name, lowercased, without trailing dot; None when the extension is absent.
+    /// SNI host_name, lowercased, without trailing dot, escaped like all peer text; None when the extension is absent.
     pub sni: Option<String>,
-    /// ALPN protocol names in the client's order (e.g. "h2", "http/1.1"); non-UTF-8 names are shown lossily.
+    /// ALPN protocol names in the client's order (e.g. "h2", "http/1.1"), escaped like all peer text.
     pub alpn: Vec<String>,
     /// True when an encrypted_client_hello extension (0xfe0d) is present: the SNI seen is then the outer (public) name.
     pub ech: bool,
@@ -250,7 +250,8 @@ fn server_name(mut list: Reader) -> Option<Option<String>> {
     while !list.is_empty() {
         let (kind, entry) = (list.take(1)?[0], list.vec16()?);
         if kind == 0 && name.is_none() {
-            name = Some(normalize_host(&String::from_utf8_lossy(entry.0)));
+            // Peer text: escaped here, so no view or log line ever gets raw bytes.
+            name = Some(normalize_host(&crate::response::escape(entry.0)));
         }
     }
     // An empty name can match nothing and is forbidden; treat it like a bad length.
@@ -264,7 +265,7 @@ fn alpn_names(mut list: Reader) -> Option<Vec<String>> {
         if name.is_empty() {
             return None; // RFC 7301 §3.1: names are at least one byte
         }
-        names.push(String::from_utf8_lossy(name.0).into_owned());
+        names.push(crate::response::escape(name.0));
     }
     (!names.is_empty()).then_some(names)
 }
@@ -337,6 +338,18 @@ pub fn client_hello(sni: Option<&str>) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn peer_text_comes_out_escaped() {
+        let Peek::Hello(hello) = peek(&client_hello(Some("evil\x1b[31m\r\nx.test"))) else {
+            panic!("a hello");
+        };
+        let sni = hello.sni.unwrap();
+        assert_eq!(sni, "evil\\x1b[31m\\x0d\\x0ax.test");
+        assert!(!sni.chars().any(char::is_control));
+        assert!(hello.alpn.iter().all(|a| !a.chars().any(char::is_control)));
+    }
+
     use super::*;
 
     // `openssl s_client -connect 127.0.0.1:PORT -servername Example.COM -alpn h2,http/1.1
@@ -480,7 +493,7 @@ mod tests {
     #[test]
     fn alpn_and_versions() {
         let h = parsed(&hello(&[alpn_ext(&[b"http/1.1", b"h2", b"\xffx"])]));
-        assert_eq!(h.alpn, ["http/1.1", "h2", "\u{fffd}x"]);
+        assert_eq!(h.alpn, ["http/1.1", "h2", "\\xffx"]);
         assert_eq!(h.version, "TLS 1.2");
         assert_eq!(
             parsed(&hello(&[versions(&[0x2a2a, 0x0304, 0x0303])])).version,
