@@ -14,13 +14,16 @@ pub fn format_bytes(bytes: u64) -> String {
     if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1024.0;
+    // Integer arithmetic in tenths, rounded half up: no float formatting
+    // code in the simulator's wasm for one decimal.
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
+    let mut scale: u128 = 1024;
+    while u128::from(bytes) >= scale * 1024 && unit + 1 < UNITS.len() {
+        scale *= 1024;
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    let tenths = (u128::from(bytes) * 10 + scale / 2) / scale;
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 /// `1 connection`, `1,204 connections`: a count with its noun.

@@ -136,8 +136,10 @@ fn print_size(wasm: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The most the simulator's wasm may weigh before compression.
-const WASM_BUDGET: u64 = 250 * 1024;
+/// The most the simulator's wasm may weigh before compression. The page runs
+/// the whole connection core (HTTP/1.1 framing both ways included): about
+/// 265 KiB, 113 KiB gzipped, late 2026.
+const WASM_BUDGET: u64 = 300 * 1024;
 
 /// `12345 bytes (12.1 KiB)`.
 fn size(bytes: u64) -> String {
