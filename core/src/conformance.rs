@@ -110,15 +110,21 @@ impl Vector {
     /// simulator passes `settings.listen`; the engine test its real bound
     /// address (policy still reads `settings.listen`, as the engine's does).
     pub fn scenario_for(&self, listener: SocketAddr) -> Scenario {
-        let mut s = self.scenario.clone();
-        let addr = listener.to_string();
-        s.request = s.request.replace(LISTEN_PLACEHOLDER, &addr);
-        for later in &mut s.later {
-            *later = later.replace(LISTEN_PLACEHOLDER, &addr);
-        }
-        s.listener = Some(listener);
-        s
+        at_listener(&self.scenario, listener)
     }
+}
+
+/// `scenario` as reached at `listener`: `${LISTEN}` in the client's bytes
+/// becomes that address, and it becomes the scenario's listener.
+pub fn at_listener(scenario: &Scenario, listener: SocketAddr) -> Scenario {
+    let mut s = scenario.clone();
+    let addr = listener.to_string();
+    s.request = s.request.replace(LISTEN_PLACEHOLDER, &addr);
+    for later in &mut s.later {
+        *later = later.replace(LISTEN_PLACEHOLDER, &addr);
+    }
+    s.listener = Some(listener);
+    s
 }
 
 /// A response split into its parts.

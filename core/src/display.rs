@@ -40,6 +40,21 @@ pub fn count(n: u64, singular: &str) -> String {
     format!("{grouped} {singular}{s}")
 }
 
+/// `12 connections`.
+pub fn connections(n: u64) -> String {
+    count(n, "connection")
+}
+
+/// `1 tunnel`.
+pub fn tunnels(n: u64) -> String {
+    count(n, "tunnel")
+}
+
+/// `3 errors`.
+pub fn errors(n: u64) -> String {
+    count(n, "error")
+}
+
 /// How a status reads at a glance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -135,7 +135,7 @@ pub fn export_log<R: Runtime>(
     let path = path.display().to_string();
     let message = format!(
         "Exported {} to {path}",
-        burrow_core::display::count(records as u64, "connection")
+        burrow_core::display::connections(records as u64)
     );
     Ok(Exported {
         path,

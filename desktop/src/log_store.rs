@@ -1,15 +1,17 @@
 //! The in-memory connection log: the engine's events folded into
 //! `ConnectionRecord`s, capped, and handed to the page in batches.
 //!
-//! Each engine run numbers its connections from its own counter, so a record
-//! is found by `(run, id)` and shown under a `key` that is unique for the
-//! life of the app and grows with accept order.
+//! Connection ids are unique within the process (the engine numbers them
+//! from one counter, whatever run), and the store still files a record under
+//! `(run, id)` so events that reach it through different engine runs can
+//! never be folded into one record. Each record is shown under a `key` that
+//! is unique for the life of the app and grows with accept order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use burrow_core::display::{count, format_bytes, RecordText};
+use burrow_core::display::{connections, errors, format_bytes, tunnels, RecordText};
 use burrow_core::log::{ConnectionRecord, Event, LogEvent};
 use burrow_core::After;
 use serde::Serialize;
@@ -340,9 +342,9 @@ impl LogStore {
             totals_text: TotalsText {
                 sent: format_bytes(self.totals.bytes_up),
                 received: format_bytes(self.totals.bytes_down),
-                connections: count(self.totals.connections, "connection"),
-                tunnels: count(self.totals.tunnels, "tunnel"),
-                errors: count(self.totals.errors, "error"),
+                connections: connections(self.totals.connections),
+                tunnels: tunnels(self.totals.tunnels),
+                errors: errors(self.totals.errors),
             },
             rate,
             up: std::mem::take(&mut self.up),

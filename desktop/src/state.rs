@@ -70,7 +70,7 @@ struct Inner {
     error: Option<String>,
     /// An engine is being stopped: the port may still accept, so the status is not "off" yet.
     stopping: bool,
-    /// Engine runs started so far; each run numbers its connections anew.
+    /// Engine runs started so far; the log files each run's events apart.
     runs: u64,
 }
 

@@ -26,8 +26,8 @@ use crate::events::Emitter;
 use crate::net::{self, BoxStream, Connector, Resolver};
 use crate::relay;
 
-/// Size of each read buffer (client and upstream).
-pub(crate) const READ_BUF: usize = 16 * 1024;
+/// Size of each read buffer (client and upstream): the core's read size.
+pub(crate) const READ_BUF: usize = burrow_core::connection::READ_SIZE;
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so unread bytes do not turn our FIN into a reset that
 /// could destroy the response before the client reads it.

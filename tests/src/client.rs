@@ -110,6 +110,11 @@ impl Client {
         self.stream.shutdown().await.expect("shutdown write");
     }
 
+    /// Half-closes, ignoring a failure: the proxy may have closed already.
+    pub async fn shutdown_write_lossy(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Reads the next response, body framed by Content-Length, chunked or
     /// the connection closing.
     pub async fn response(&mut self) -> Reply {
@@ -182,11 +187,21 @@ impl Client {
     /// then on until nothing more comes for [`QUIET`]; returns everything
     /// buffered and how the connection stands.
     pub async fn read_settled(&mut self, want: usize) -> (Vec<u8>, Ending) {
+        self.read_until(want, QUIET).await
+    }
+
+    /// Like [`Client::read_settled`], but waits for the peer to close (up to
+    /// [`TIMEOUT`]) rather than for a moment of silence.
+    pub async fn read_until_closed(&mut self, want: usize) -> (Vec<u8>, Ending) {
+        self.read_until(want, TIMEOUT).await
+    }
+
+    async fn read_until(&mut self, want: usize, quiet: std::time::Duration) -> (Vec<u8>, Ending) {
         let deadline = Instant::now() + TIMEOUT;
         while self.buf.len() < want && self.fill(deadline).await {}
         while self.ended.is_none() {
             let mut chunk = vec![0u8; 64 * 1024];
-            match timeout(QUIET, self.stream.read(&mut chunk)).await {
+            match timeout(quiet, self.stream.read(&mut chunk)).await {
                 Err(_) => break,
                 Ok(Ok(0)) => self.ended = Some(Ending::Fin),
                 Ok(Err(_)) => self.ended = Some(Ending::Reset),

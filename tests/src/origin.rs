@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::client::dechunk;
-use crate::find;
+use crate::{find, TIMEOUT};
 
 /// A loopback TCP server running one handler per accepted connection.
 /// Dropping it stops the server and every connection it holds.
@@ -165,6 +165,19 @@ impl HttpOrigin {
     /// Every byte received, on all connections, in arrival order.
     pub fn received(&self) -> Vec<u8> {
         self.received.lock().expect("lock").clone()
+    }
+
+    /// Every byte received, once at least `n` have come (or [`TIMEOUT`]
+    /// passed): the origin reads on its own task, a little after the proxy wrote.
+    pub async fn received_at_least(&self, n: usize) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let got = self.received();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Where it listens.

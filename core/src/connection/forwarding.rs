@@ -367,11 +367,17 @@ impl Connection {
             Some(u) if reusable && request_complete => u.idle = true,
             _ => self.drop_upstream(),
         }
-        if keep_alive && !self.stopping && !self.client_eof {
+        // Requests the client sent before it closed its side are still answered.
+        let more = !self.client_eof || !self.inbox.is_empty();
+        if keep_alive && !self.stopping && more {
             self.phase = Phase::Head(HeadState::new(self.now));
             self.current = None;
             if !self.inbox.is_empty() {
                 self.advance_head();
+            }
+            if self.client_eof && matches!(self.phase, Phase::Head(_)) {
+                // What is left can never become a request.
+                self.close(CloseReason::ClientFin);
             }
             return;
         }

@@ -52,6 +52,12 @@ use tunnel::TunnelState;
 /// client for many connect timeouts.
 pub const MAX_ADDRESSES_TRIED: usize = 4;
 
+/// How many bytes the engine reads from a socket at a time; the simulator
+/// hands the origin's bytes over in pieces of the same size, so a body whose
+/// framing depends on how it arrives (read until the origin closes, chunked
+/// anew for the client) comes out the same in both.
+pub const READ_SIZE: usize = 16 * 1024;
+
 /// Once a connection has closed, what is still queued for the client must be
 /// written within this long.
 pub const CLOSING: Duration = Duration::from_secs(2);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::connection::{Action, Answer, Connection, Side, TunnelEnd};
+use crate::connection::{Action, Answer, Connection, Side, TunnelEnd, READ_SIZE};
 use crate::display::RecordText;
 use crate::log::{ConnectionRecord, LogEvent};
 use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
@@ -57,6 +57,10 @@ pub struct Transcript {
     pub listen_note: &'static str,
     /// Why a failed CONNECT is never a redirect, when one failed.
     pub no_redirect: Option<&'static str>,
+    /// For each of the scenario's later requests that the client sent, how
+    /// many response bytes it had received by then (the engine's tests send
+    /// them at the same points).
+    pub later_sent: Vec<usize>,
 }
 
 /// The client address a scenario uses unless it names one.
@@ -96,6 +100,7 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
         upstream_bytes: Vec::new(),
         events: Vec::new(),
         tunnel: false,
+        later_sent: Vec::new(),
     };
     for _ in 0..MAX_STEPS {
         let go_on = run.step(&mut conn);
@@ -135,6 +140,7 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
         record,
         listen_note: settings.listen_note(),
         no_redirect: failed_connect.then_some(reject::NO_REDIRECT),
+        later_sent: run.later_sent,
     }
 }
 
@@ -167,6 +173,7 @@ struct Run<'a> {
     upstream_bytes: Vec<u8>,
     events: Vec<LogEvent>,
     tunnel: bool,
+    later_sent: Vec<usize>,
 }
 
 impl Run<'_> {
@@ -241,7 +248,10 @@ impl Run<'_> {
         if upstream && conn.awaiting_response() {
             if let Some(bytes) = self.origin_answer() {
                 self.now += ORIGIN;
-                conn.handle_upstream_data(self.now, &bytes);
+                // In the engine's read size, as the engine reads them.
+                for piece in bytes.chunks(READ_SIZE) {
+                    conn.handle_upstream_data(self.now, piece);
+                }
                 if self.origin.as_ref().is_some_and(|o| o.closed) {
                     conn.handle_upstream_end(self.now, None);
                     self.origin = None;
@@ -263,6 +273,7 @@ impl Run<'_> {
             let next = &self.scenario.later[self.later];
             self.pending.extend(next.chars().map(|c| c as u32 as u8));
             self.later += 1;
+            self.later_sent.push(self.client_bytes.len());
             return true;
         }
         if client && self.scenario.client_end == ClientEnd::Closes {
@@ -296,8 +307,17 @@ impl Run<'_> {
     /// What happens after a 2xx to CONNECT: the client's first bytes, the
     /// SNI check, a little traffic, and the client closing.
     fn relay(&mut self, conn: &mut Connection, early: Vec<u8>) {
+        // Past the 200, whatever the client sends is tunnel payload: the
+        // bytes that came with the CONNECT head, then any later requests.
+        let mut payload = early;
+        for later in &self.scenario.later[self.later..] {
+            payload.extend(later.chars().map(|c| c as u32 as u8));
+            self.later_sent.push(self.client_bytes.len());
+        }
+        self.later = self.scenario.later.len();
+        self.upstream_bytes.extend_from_slice(&payload);
         let host = conn.tunnel_host().unwrap_or_default().to_string();
-        let mut first = early;
+        let mut first = payload;
         match &self.scenario.client_tls {
             ClientTls::Nothing => {}
             ClientTls::Sni(name) => first.extend(tls::client_hello(Some(name))),
@@ -305,32 +325,53 @@ impl Run<'_> {
             ClientTls::NoSni => first.extend(tls::client_hello(None)),
             ClientTls::NotTls => first.extend_from_slice(b"SSH-2.0-OpenSSH_9.6\r\n"),
         }
-        if first.is_empty() {
-            if self.scenario.client_end == ClientEnd::GoesIdle {
-                // Silence both ways until the tunnel's idle deadline.
+        if !first.is_empty() {
+            self.now += Duration::from_millis(2);
+            conn.handle_tunnel_first_byte(self.now, Side::Client);
+            for piece in first.chunks(self.chunk) {
+                if !conn.tunnel_peeking() {
+                    break;
+                }
+                conn.handle_tunnel_peek(self.now, piece);
+            }
+        }
+        match self.scenario.client_end {
+            // The client closes its side; the destination answers in kind.
+            ClientEnd::Closes => {
+                self.now += CLIENT_PAUSE;
+                conn.handle_tunnel_progress(self.now, first.len() as u64, 0, self.now);
+                conn.handle_tunnel_end(
+                    self.now,
+                    TunnelEnd::Finished {
+                        first: Side::Client,
+                    },
+                );
+                self.tunnel = false;
+            }
+            // Nothing more either way until the tunnel's idle deadline.
+            ClientEnd::GoesIdle => {
+                if !first.is_empty() {
+                    conn.handle_tunnel_progress(self.now, first.len() as u64, 0, self.now);
+                }
                 self.wait(conn);
                 self.tunnel = false;
             }
-            // Otherwise nothing is shown past the 200: the tunnel stays open.
-            return;
-        }
-        self.now += Duration::from_millis(2);
-        conn.handle_tunnel_first_byte(self.now, Side::Client);
-        for piece in first.chunks(self.chunk) {
-            if !conn.tunnel_peeking() {
-                break;
+            // Shown for what it teaches: the server answers, a little
+            // traffic, and the client closing; the tunnel counts as open.
+            ClientEnd::KeepsOpen if !first.is_empty() => {
+                self.now += CONNECT;
+                conn.handle_tunnel_first_byte(self.now, Side::Server);
+                conn.handle_tunnel_progress(self.now, first.len() as u64, TUNNEL_DOWN, self.now);
+                self.now += Duration::from_millis(100);
+                conn.handle_tunnel_end(
+                    self.now,
+                    TunnelEnd::Finished {
+                        first: Side::Client,
+                    },
+                );
             }
-            conn.handle_tunnel_peek(self.now, piece);
+            // Nothing is shown past the 200: the tunnel stays open.
+            ClientEnd::KeepsOpen => {}
         }
-        self.now += CONNECT;
-        conn.handle_tunnel_first_byte(self.now, Side::Server);
-        conn.handle_tunnel_progress(self.now, first.len() as u64, TUNNEL_DOWN, self.now);
-        self.now += Duration::from_millis(100);
-        conn.handle_tunnel_end(
-            self.now,
-            TunnelEnd::Finished {
-                first: Side::Client,
-            },
-        );
     }
 }

@@ -247,9 +247,9 @@ async fn curl_fetches_plain_http_through_the_proxy() {
     assert!(seen[0].field("proxy-connection").is_empty());
 }
 
-/// `Expect: 100-continue` is answered by the proxy (hyper's client would
-/// swallow the origin's 100): the interim response comes before the body is
-/// sent, and the origin gets the body without the Expect field.
+/// `Expect: 100-continue` is answered by the proxy once the origin is
+/// reached: the interim response comes before the body is sent, and the
+/// origin gets the body without the Expect field.
 #[tokio::test]
 async fn expect_continue_is_answered_before_the_body() {
     let origin = HttpOrigin::start(ok("stored")).await;

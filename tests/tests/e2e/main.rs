@@ -5,9 +5,11 @@
 //! resolver is of a `.invalid` name (see `errors`), which fails at once in
 //! the loopback-only namespace CI runs the tests in.
 
+mod differential;
 mod errors;
 mod forward;
 mod lifecycle;
+mod parity;
 mod tunnel;
 mod vectors;
 
