@@ -63,6 +63,17 @@ impl Reply {
     }
 }
 
+/// What the response answers, as far as its framing is concerned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// A request whose response is framed as usual.
+    Other,
+    /// A CONNECT: a 2xx has no body.
+    Connect,
+    /// A HEAD: no body, whatever the framing fields say.
+    Head,
+}
+
 /// How the body after a response head is delimited.
 enum Framing {
     None,
@@ -118,13 +129,19 @@ impl Client {
     /// Reads the next response, body framed by Content-Length, chunked or
     /// the connection closing.
     pub async fn response(&mut self) -> Reply {
-        self.read_reply(false).await
+        self.read_reply(Asked::Other).await
     }
 
     /// Reads the response to a CONNECT: a 2xx has no body, anything else is
     /// framed as usual.
     pub async fn connect_response(&mut self) -> Reply {
-        self.read_reply(true).await
+        self.read_reply(Asked::Connect).await
+    }
+
+    /// Reads the response to a HEAD: just the head, even with a
+    /// Content-Length (what follows belongs to the next response).
+    pub async fn head_response(&mut self) -> Reply {
+        self.read_reply(Asked::Head).await
     }
 
     /// Sends a CONNECT to `authority` and reads its response.
@@ -241,7 +258,7 @@ impl Client {
         self.ended.is_none()
     }
 
-    async fn read_reply(&mut self, to_connect: bool) -> Reply {
+    async fn read_reply(&mut self, asked: Asked) -> Reply {
         let deadline = Instant::now() + TIMEOUT;
         let head_len = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
@@ -254,7 +271,7 @@ impl Client {
             );
         };
         let head = parse_response(&self.buf[..head_len]).expect("a parsable response head");
-        let framing = framing(&head, to_connect);
+        let framing = framing(&head, asked);
         let (wire_len, body) = loop {
             if let Some(done) = body_end(&framing, &self.buf[head_len..], self.ended.is_some()) {
                 break done;
@@ -274,7 +291,7 @@ impl Client {
     }
 }
 
-fn framing(head: &ParsedResponse, to_connect: bool) -> Framing {
+fn framing(head: &ParsedResponse, asked: Asked) -> Framing {
     let field = |name: &str| {
         head.headers
             .iter()
@@ -282,7 +299,8 @@ fn framing(head: &ParsedResponse, to_connect: bool) -> Framing {
             .map(|(_, v)| v.clone())
     };
     let status = head.status;
-    if (to_connect && (200..300).contains(&status))
+    if asked == Asked::Head
+        || (asked == Asked::Connect && (200..300).contains(&status))
         || (100..200).contains(&status)
         || status == 204
         || status == 304

@@ -28,7 +28,13 @@ impl Events {
     /// including its `Closed`. Panics if that does not happen in time or if
     /// events were lost.
     pub async fn connection(&mut self, client: SocketAddr) -> Vec<Event> {
-        let deadline = Instant::now() + crate::TIMEOUT;
+        let log = self.connection_log(client).await;
+        log.into_iter().map(|e| e.event).collect()
+    }
+
+    /// Like [`Events::connection`], with each event's connection id and time.
+    pub async fn connection_log(&mut self, client: SocketAddr) -> Vec<LogEvent> {
+        let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(events) = self.closed_connection(client) {
                 return events;
@@ -58,18 +64,14 @@ impl Events {
         }
     }
 
-    fn closed_connection(&self, client: SocketAddr) -> Option<Vec<Event>> {
+    fn closed_connection(&self, client: SocketAddr) -> Option<Vec<LogEvent>> {
         let id = self.seen.iter().find_map(|e| match e.event {
             Event::Accepted { client: c, .. } if c == client => Some(e.id),
             _ => None,
         })?;
-        let events: Vec<Event> = self
-            .seen
-            .iter()
-            .filter(|e| e.id == id)
-            .map(|e| e.event.clone())
-            .collect();
-        matches!(events.last(), Some(Event::Closed { .. })).then_some(events)
+        let events: Vec<LogEvent> = self.seen.iter().filter(|e| e.id == id).cloned().collect();
+        let closed = matches!(events.last(), Some(e) if matches!(e.event, Event::Closed { .. }));
+        closed.then_some(events)
     }
 }
 

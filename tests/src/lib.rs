@@ -17,13 +17,19 @@
 //! Every wait is bounded by [`TIMEOUT`], so a broken engine fails a test
 //! instead of hanging it.
 //!
+//! Tests of starting and stopping use [`proxy::start`] (the engine binds the
+//! listener itself, as the binary does) and read [`burrow_proxy::Stats`];
+//! tests of the `burrow` binary run it as a child process ([`cli`]).
+//!
 //! The two UI tests (the web simulator in headless Chromium, the desktop app
 //! under tauri-driver) share one small WebDriver client: [`webdriver`].
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use burrow_core::Settings;
 
+pub mod cli;
 pub mod client;
 pub mod events;
 pub mod net;
@@ -36,7 +42,7 @@ pub use client::{Client, Ending, Reply};
 pub use events::Events;
 pub use net::ScriptedNet;
 pub use origin::{Echo, HttpOrigin};
-pub use proxy::Proxy;
+pub use proxy::{start, Proxy};
 pub use tls::{TestCert, TlsOrigin};
 
 /// The longest any single wait in a test may take before the test fails.
@@ -48,11 +54,27 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub const QUIET: Duration = Duration::from_millis(500);
 
 /// Default settings with every CONNECT port allowed, so loopback origins on
-/// ephemeral ports can be reached.
+/// ephemeral ports can be reached, listening on `127.0.0.1:0` (for
+/// `Engine::start`; [`Proxy`] binds its own listener).
 pub fn settings() -> Settings {
     Settings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         allowed_ports: "1-65535".parse().expect("a valid port list"),
         ..Settings::default()
+    }
+}
+
+/// Waits until `done` holds, checking every millisecond (for counters such as
+/// `Running::stats`, which no event announces); fails the test naming `what`
+/// after [`TIMEOUT`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {TIMEOUT:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

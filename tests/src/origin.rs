@@ -1,6 +1,6 @@
 //! Loopback origins: any per-connection handler, an echo server, and a tiny
 //! HTTP/1.1 server that records what it receives and answers per an
-//! `OriginScript`.
+//! `OriginScript` or per request ([`HttpOrigin::answering`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -125,11 +125,46 @@ impl Recorded {
     }
 }
 
-/// An HTTP/1.1 origin that records requests and answers per a script.
+/// An HTTP/1.1 origin that records requests and answers each one.
 pub struct HttpOrigin {
     server: RawOrigin,
     requests: Arc<Mutex<Vec<Recorded>>>,
     received: Arc<Mutex<Vec<u8>>>,
+}
+
+/// What an [`HttpOrigin`] does once it has read a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Write these bytes and wait for the next request on the connection.
+    Send(Vec<u8>),
+    /// Write these bytes, then close.
+    SendAndClose(Vec<u8>),
+    /// Close without answering.
+    Close,
+    /// Never answer; hold the connection until the proxy closes it.
+    Hang,
+}
+
+impl Answer {
+    /// What the simulator's origin does under `script`, with the proxy's
+    /// `settings` (for scripts that answer relative to its limits).
+    pub fn scripted(script: &OriginScript, settings: &Settings) -> Answer {
+        match script.response_bytes(settings) {
+            Some(bytes) if script.closes_after() => Answer::SendAndClose(bytes),
+            Some(bytes) => Answer::Send(bytes),
+            None if *script == OriginScript::Fails(UpstreamFailure::Timeout) => Answer::Hang,
+            None => Answer::Close,
+        }
+    }
+
+    /// `200 OK` with `body` and its Content-Length, keeping the connection.
+    pub fn ok(body: impl AsRef<[u8]>) -> Answer {
+        let body = body.as_ref();
+        let mut bytes =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        bytes.extend_from_slice(body);
+        Answer::Send(bytes)
+    }
 }
 
 impl HttpOrigin {
@@ -141,17 +176,22 @@ impl HttpOrigin {
     /// Starts one on loopback; `settings` are the proxy's, for scripts that
     /// answer relative to its limits (the same bytes the simulator uses).
     pub async fn with_settings(script: OriginScript, settings: Settings) -> HttpOrigin {
+        let answer = Answer::scripted(&script, &settings);
+        HttpOrigin::answering(move |_| answer.clone()).await
+    }
+
+    /// Starts one on loopback that answers each request as `answer` says,
+    /// for answers that depend on the request (its line, method or body).
+    pub async fn answering(
+        answer: impl Fn(&Recorded) -> Answer + Send + Sync + 'static,
+    ) -> HttpOrigin {
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let answer = Arc::new(Answer {
-            bytes: script.response_bytes(&settings),
-            closes: script.closes_after(),
-            script,
-        });
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = Log {
             requests: requests.clone(),
             received: received.clone(),
         };
+        let answer: Arc<AnswerFn> = Arc::new(answer);
         let server =
             RawOrigin::start(move |stream, n| serve_http(stream, n, answer.clone(), log.clone()))
                 .await;
@@ -226,31 +266,34 @@ struct Log {
     received: Arc<Mutex<Vec<u8>>>,
 }
 
-/// What the origin writes for each request.
-struct Answer {
-    script: OriginScript,
-    bytes: Option<Vec<u8>>,
-    closes: bool,
-}
+/// How the origin picks its answer.
+type AnswerFn = dyn Fn(&Recorded) -> Answer + Send + Sync;
 
-async fn serve_http(mut stream: TcpStream, connection: usize, answer: Arc<Answer>, log: Log) {
+async fn serve_http(mut stream: TcpStream, connection: usize, answer: Arc<AnswerFn>, log: Log) {
     let mut buf = Vec::new();
     while let Some((head, body, raw)) = read_request(&mut stream, &mut buf, &log.received).await {
-        log.requests.lock().expect("lock").push(Recorded {
+        let request = Recorded {
             connection,
             head,
             body,
             raw,
-        });
-        let Some(bytes) = &answer.bytes else {
-            if answer.script == OriginScript::Fails(UpstreamFailure::Timeout) {
-                // Never answer; hold the connection until the proxy gives up.
-                let _ = stream.read_to_end(&mut Vec::new()).await;
-            }
-            return;
         };
-        if stream.write_all(bytes).await.is_err() || answer.closes {
-            return;
+        log.requests.lock().expect("lock").push(request.clone());
+        match answer(&request) {
+            Answer::Send(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Answer::SendAndClose(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                return;
+            }
+            Answer::Close => return,
+            Answer::Hang => {
+                let _ = stream.read_to_end(&mut Vec::new()).await;
+                return;
+            }
         }
     }
 }

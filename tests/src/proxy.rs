@@ -1,10 +1,11 @@
-//! The engine under test, serving on a loopback listener the harness binds.
+//! The engine under test: serving on a loopback listener the harness binds
+//! ([`Proxy`]), or started as the binary starts it ([`start`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use burrow_core::Settings;
-use burrow_proxy::{Connector, Engine, Resolver};
+use burrow_proxy::{Connector, Engine, Resolver, Running};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -89,4 +90,14 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Starts `engine` with `Engine::start`, which validates its settings and
+/// binds `settings.listen` itself (see [`crate::settings`]: port 0), with
+/// its log subscribed first. For tests of starting, stopping and `Stats`;
+/// the caller stops it.
+pub async fn start(engine: &Engine) -> (Running, Events) {
+    let events = Events::new(engine.subscribe());
+    let running = engine.start().await.expect("the engine starts");
+    (running, events)
 }

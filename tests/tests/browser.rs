@@ -10,7 +10,8 @@
 //!     cargo test -p burrow-tests --features browser-e2e --test browser'
 //! ```
 //!
-//! The test serves `target/web/` itself on 127.0.0.1, starts chromedriver on
+//! The test serves `target/web/` itself on 127.0.0.1 (with xtask's static
+//! file server, the one `cargo xtask web` runs), starts chromedriver on
 //! a free loopback port, and checks: no console errors, the default answer,
 //! every preset selected through the UI (status, diagram steps, and the
 //! scenario the page sends equals the one in presets.json), a shared link
@@ -20,12 +21,9 @@
 //! screenshots in `target/screenshots/`. A missing page or chromedriver
 //! fails the test with what to run; it never passes silently.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -36,6 +34,7 @@ use burrow_core::simulate::{simulate, OriginScript, Scenario};
 use burrow_core::Settings;
 use burrow_tests::webdriver::{free_port, target_dir, Driver, Session, TempDir, Timing};
 use serde_json::{json, Value};
+use xtask::serve;
 
 /// The presets the page offers, with the answer each must give.
 const PRESETS: &str = include_str!("../../web/www/presets.json");
@@ -66,11 +65,11 @@ fn simulator_in_headless_chromium() {
         "{} has no built simulator: run `cargo xtask web --no-serve` first",
         web.display()
     );
-    let server = StaticServer::start(web);
+    let (server, misses) = serve::spawn(&web).expect("serving target/web on 127.0.0.1");
     let driver = chromedriver();
     let profile = TempDir::new("burrow-browser-profile");
     let b = chromium(&driver, profile.path());
-    let base = format!("http://127.0.0.1:{}/", server.port);
+    let base = format!("http://{server}/");
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("creating target/screenshots");
 
@@ -96,7 +95,7 @@ fn simulator_in_headless_chromium() {
 
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
-    let missing = server.failures();
+    let missing = misses.list();
     assert!(
         missing.is_empty(),
         "the page asked for files that are not there: {missing:?}"
@@ -557,93 +556,4 @@ fn chromium(driver: &Driver, profile: &Path) -> Browser {
         "goog:loggingPrefs": { "browser": "ALL" },
     }}});
     Browser(driver.session(&caps))
-}
-
-/// Serves a directory on 127.0.0.1:0 with std only, remembering every
-/// request that did not find a file.
-struct StaticServer {
-    port: u16,
-    failures: Arc<Mutex<Vec<String>>>,
-}
-
-impl StaticServer {
-    fn start(root: PathBuf) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the page server");
-        let port = listener.local_addr().expect("local address").port();
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let seen = failures.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (root, seen) = (root.clone(), seen.clone());
-                thread::spawn(move || serve_one(stream, &root, &seen));
-            }
-        });
-        StaticServer { port, failures }
-    }
-
-    fn failures(&self) -> Vec<String> {
-        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
-    }
-}
-
-fn serve_one(stream: TcpStream, root: &Path, failures: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    // Drain the rest of the head.
-    let mut header = String::new();
-    while reader
-        .read_line(&mut header)
-        .map(|n| n > 2)
-        .unwrap_or(false)
-    {
-        header.clear();
-    }
-    let path = line.split(' ').nth(1).unwrap_or("/");
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let file = if path.ends_with('/') {
-        format!("{path}index.html")
-    } else {
-        path.to_string()
-    };
-    let safe = !file.split('/').any(|seg| seg == "..");
-    let body = safe
-        .then(|| std::fs::read(root.join(file.trim_start_matches('/'))).ok())
-        .flatten();
-    let mut out = &stream;
-    let _ = match body {
-        Some(body) => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-                 Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                content_type(&file),
-                body.len()
-            );
-            out.write_all(head.as_bytes())
-                .and_then(|_| out.write_all(&body))
-        }
-        None => {
-            if let Ok(mut f) = failures.lock() {
-                f.push(path.to_string());
-            }
-            out.write_all(
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            )
-        }
-    };
-}
-
-fn content_type(file: &str) -> &'static str {
-    match file.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "wasm" => "application/wasm",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        _ => "application/octet-stream",
-    }
 }

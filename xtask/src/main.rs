@@ -11,7 +11,6 @@ mod desktop;
 mod flags;
 mod install;
 mod netns;
-mod serve;
 mod step;
 #[cfg(test)]
 mod tidy;

@@ -1,12 +1,26 @@
-//! A tiny static file server for the web simulator: GET and HEAD, one thread per connection,
-//! one request per connection, `Cache-Control: no-cache` so a rebuild shows on reload.
+//! The one static file server: `cargo xtask web` serves the simulator with it, and the browser
+//! test (burrow-tests, `tests/browser.rs`) serves `target/web/` with it.
+//!
+//! GET and HEAD, one thread per connection, one request per connection; a directory (and `/`)
+//! serves its `index.html`; targets are percent-decoded and may not leave the directory
+//! ([`sanitize`]); `Content-Type` comes from the extension ([`mime`], wasm as
+//! `application/wasm`); `Cache-Control: no-cache` so a rebuild shows on reload. Every request
+//! that finds no file is noted in [`Misses`], so a test can say which files a page asked for in
+//! vain.
+//!
+//! ```no_run
+//! let (addr, misses) = xtask::serve::spawn(std::path::Path::new("target/web"))?;
+//! // ... point a browser at http://{addr}/ ...
+//! assert!(misses.list().is_empty(), "not found: {:?}", misses.list());
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::{
     fs,
     io::{self, Read, Write},
-    net::{TcpListener, TcpStream},
+    net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex},
     thread,
     time::Duration,
 };
@@ -14,8 +28,27 @@ use std::{
 /// Largest request head read; a longer one gets 431.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Serves the files under `dir` to every connection accepted on `listener`, until accept fails.
-pub fn serve(dir: &Path, listener: TcpListener) -> io::Result<()> {
+/// The request targets that found no file (answered 404, or 400 for a target that may not be
+/// served), in arrival order; shared with the threads that answer.
+#[derive(Clone, Debug, Default)]
+pub struct Misses(Arc<Mutex<Vec<String>>>);
+
+impl Misses {
+    /// Every miss so far.
+    pub fn list(&self) -> Vec<String> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, target: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.push(target.to_string());
+        }
+    }
+}
+
+/// Serves the files under `dir` to every connection accepted on `listener`, until accept fails;
+/// notes in `misses` every request that finds no file.
+pub fn serve(dir: &Path, listener: TcpListener, misses: &Misses) -> io::Result<()> {
     let dir = Arc::new(dir.to_path_buf());
     for stream in listener.incoming() {
         let stream = match stream {
@@ -24,19 +57,30 @@ pub fn serve(dir: &Path, listener: TcpListener) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
             Err(e) => return Err(e),
         };
-        let dir = Arc::clone(&dir);
+        let (dir, misses) = (Arc::clone(&dir), misses.clone());
         thread::spawn(move || {
             // A failed write means the client left; nothing to tell anyone.
-            let _ = handle(&dir, stream);
+            let _ = handle(&dir, stream, &misses);
         });
     }
     Ok(())
 }
 
-fn handle(dir: &Path, mut stream: TcpStream) -> io::Result<()> {
+/// Serves `dir` on a free port of 127.0.0.1 from a background thread that lives as long as the
+/// process; returns where it listens and its misses.
+pub fn spawn(dir: &Path) -> io::Result<(SocketAddr, Misses)> {
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    let addr = listener.local_addr()?;
+    let misses = Misses::default();
+    let (dir, noted) = (dir.to_path_buf(), misses.clone());
+    thread::spawn(move || serve(&dir, listener, &noted));
+    Ok((addr, misses))
+}
+
+fn handle(dir: &Path, mut stream: TcpStream, misses: &Misses) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let response = match read_head(&mut stream)? {
-        Some(head) => respond(dir, &head),
+        Some(head) => respond(dir, &head, misses),
         None => Response::error(431, "Request Header Fields Too Large"),
     };
     stream.write_all(&response.bytes)?;
@@ -91,7 +135,7 @@ impl Response {
     }
 }
 
-fn respond(dir: &Path, head: &[u8]) -> Response {
+fn respond(dir: &Path, head: &[u8], misses: &Misses) -> Response {
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split(' ');
@@ -105,6 +149,7 @@ fn respond(dir: &Path, head: &[u8]) -> Response {
         _ => return Response::error(405, "Method Not Allowed"),
     };
     let Some(relative) = sanitize(target) else {
+        misses.push(target);
         return Response::error(400, "Bad Request");
     };
     let mut path = dir.join(relative);
@@ -113,7 +158,10 @@ fn respond(dir: &Path, head: &[u8]) -> Response {
     }
     match fs::read(&path) {
         Ok(body) => Response::new(200, "OK", mime(&path), &body, head_only),
-        Err(_) => Response::error(404, "Not Found"),
+        Err(_) => {
+            misses.push(target);
+            Response::error(404, "Not Found")
+        }
     }
 }
 
@@ -241,12 +289,8 @@ mod tests {
         check("x.bin", "application/octet-stream");
     }
 
-    /// Sends `request` to a server over loopback and returns the whole response.
-    fn roundtrip(dir: &Path, request: &str) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let dir = dir.to_path_buf();
-        thread::spawn(move || serve(&dir, listener));
+    /// Sends `request` to the server at `addr` and returns the whole response.
+    fn roundtrip(addr: SocketAddr, request: &str) -> String {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut response = String::new();
@@ -260,8 +304,10 @@ mod tests {
         fs::create_dir_all(dir.join("pkg")).unwrap();
         fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
         fs::write(dir.join("pkg/m.wasm"), b"\0asm").unwrap();
+        fs::write(dir.join("pkg/index.html"), "pkg").unwrap();
+        let (addr, misses) = spawn(&dir).unwrap();
 
-        let r = roundtrip(&dir, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = roundtrip(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
         assert!(
             r.contains("Content-Type: text/html; charset=utf-8\r\n"),
@@ -270,14 +316,20 @@ mod tests {
         assert!(r.contains("Cache-Control: no-cache\r\n"), "{r}");
         assert!(r.ends_with("\r\n\r\n<p>hi</p>"), "{r}");
 
-        let r = roundtrip(&dir, "HEAD /pkg/m.wasm HTTP/1.1\r\n\r\n");
+        let r = roundtrip(addr, "HEAD /pkg/m.wasm HTTP/1.1\r\n\r\n");
         assert!(
             r.contains("Content-Type: application/wasm\r\nContent-Length: 4\r\n"),
             "{r}"
         );
         assert!(r.ends_with("\r\n\r\n"), "{r}");
 
-        let status = |req: &str| roundtrip(&dir, req).lines().next().unwrap().to_string();
+        // A directory named without its slash serves its index too.
+        let r = roundtrip(addr, "GET /pkg?v=1 HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(r.ends_with("\r\n\r\npkg"), "{r}");
+        assert!(misses.list().is_empty(), "{:?}", misses.list());
+
+        let status = |req: &str| roundtrip(addr, req).lines().next().unwrap().to_string();
         assert_eq!(
             status("GET /missing.js HTTP/1.1\r\n\r\n"),
             "HTTP/1.1 404 Not Found"
@@ -291,6 +343,12 @@ mod tests {
             "HTTP/1.1 405 Method Not Allowed"
         );
         assert_eq!(status("garbage\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+        // One byte over the limit and no end of head yet: all of it is read, then refused.
+        let big = format!("GET / HTTP/1.1\r\n{}", "x".repeat(MAX_HEAD - 15));
+        assert_eq!(big.len(), MAX_HEAD + 1);
+        assert_eq!(status(&big), "HTTP/1.1 431 Request Header Fields Too Large");
+        // What found no file is noted; a refused method or a malformed line asked for none.
+        assert_eq!(misses.list(), ["/missing.js", "/../x"]);
 
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -8,7 +8,9 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cmd, flags::WebFlags, install, serve, step, target_dir};
+use xtask::serve;
+
+use crate::{cmd, flags::WebFlags, install, step, target_dir};
 
 /// The static files of the page, copied next to the wasm-bindgen output.
 const WWW: &str = "web/www";
@@ -151,7 +153,7 @@ fn serve_dir(dir: &Path, port: u16) -> Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     let port = listener.local_addr()?.port();
     println!("Burrow simulator: http://127.0.0.1:{port}/  (Ctrl-C to stop)");
-    serve::serve(dir, listener).context("serving")
+    serve::serve(dir, listener, &serve::Misses::default()).context("serving")
 }
 
 #[cfg(test)]

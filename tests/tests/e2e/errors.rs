@@ -5,19 +5,21 @@
 use std::sync::Arc;
 
 use burrow_core::conformance;
+use burrow_core::log::{CloseReason, Event};
 use burrow_core::outcome::{ConnectFailure, DnsFailure};
 use burrow_core::settings::Credentials;
 use burrow_core::simulate::{ConnectScript, DnsScript};
 use burrow_core::Settings;
 use burrow_tests::origin::ok;
 use burrow_tests::{
-    closed_port, settings, Client, Echo, Ending, HttpOrigin, Proxy, ScriptedNet, TIMEOUT,
+    closed_port, latin1, settings, Client, Echo, Ending, HttpOrigin, Proxy, Reply, ScriptedNet,
+    TIMEOUT,
 };
 use tokio::time::{sleep, Duration, Instant};
 
 /// Reads a rejection: `status`, `error` in Proxy-Status, `Connection:
-/// close`, and then the server closes.
-async fn expect_rejection(client: &mut Client, status: u16, error: &str) {
+/// close`, and then the server closes. Returns the response.
+async fn expect_rejection(client: &mut Client, status: u16, error: &str) -> Reply {
     let reply = client.connect_response().await;
     assert_eq!(
         (reply.status(), reply.proxy_error()),
@@ -32,19 +34,23 @@ async fn expect_rejection(client: &mut Client, status: u16, error: &str) {
         Ending::Fin,
         "the proxy closes after a rejection"
     );
+    reply
 }
 
 #[tokio::test]
 async fn closed_loopback_port_is_502_connection_refused() {
-    let proxy = Proxy::start(settings()).await;
+    let mut proxy = Proxy::start(settings()).await;
     let mut client = Client::connect(proxy.addr).await;
+    let me = client.local_addr();
     let target = format!("127.0.0.1:{}", closed_port());
     client
         .send(format!(
             "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"
         ))
         .await;
-    expect_rejection(&mut client, 502, "connection_refused").await;
+    let reply = expect_rejection(&mut client, 502, "connection_refused").await;
+    assert_eq!(reply.head.status_line, "HTTP/1.1 502 Bad Gateway");
+    assert_eq!(proxy.events.close_reason(me).await, CloseReason::Rejected);
 }
 
 #[tokio::test]
@@ -55,14 +61,19 @@ async fn injected_dns_failure_is_502_dns_error() {
         ConnectScript::Connects,
         origin.addr,
     ));
-    let proxy = Proxy::scripted(settings(), net.clone()).await;
+    let mut proxy = Proxy::scripted(settings(), net.clone()).await;
     let mut client = Client::connect(proxy.addr).await;
+    let me = client.local_addr();
     client
         .send("CONNECT gone.example:443 HTTP/1.1\r\nHost: gone.example:443\r\n\r\n")
         .await;
     expect_rejection(&mut client, 502, "dns_error").await;
     assert_eq!(net.lookups(), ["gone.example"]);
     assert_eq!(net.connects(), 0);
+    let events = proxy.events.connection(me).await;
+    assert!(events.contains(&Event::DnsFailed {
+        failure: DnsFailure::NoSuchHost
+    }));
 }
 
 /// The one lookup through the system resolver: a `.invalid` name (RFC 6761),
@@ -96,10 +107,12 @@ async fn connect_timeout_is_504_after_the_configured_deadline() {
     s.timeouts.connect = 0.3;
     let proxy = Proxy::scripted(s, net.clone()).await;
     let mut client = Client::connect(proxy.addr).await;
+    let started = Instant::now();
     client
         .send("CONNECT slow.example:443 HTTP/1.1\r\nHost: slow.example:443\r\n\r\n")
         .await;
     expect_rejection(&mut client, 504, "connection_timeout").await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(net.dialled(), ["192.0.2.10:443".parse().unwrap()]);
 }
 
@@ -188,11 +201,12 @@ async fn optimistic_bytes_after_a_rejected_connect_are_never_processed() {
         ),
     ];
     for (settings, net, target, status, error) in cases {
-        let proxy = match net {
+        let mut proxy = match net {
             Some(net) => Proxy::scripted(settings, Arc::new(net)).await,
             None => Proxy::start(settings).await,
         };
         let mut client = Client::connect(proxy.addr).await;
+        let me = client.local_addr();
         client
             .send(format!(
                 "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n{stolen}"
@@ -207,6 +221,9 @@ async fn optimistic_bytes_after_a_rejected_connect_are_never_processed() {
         // Nothing more: no second response, just the close.
         assert_eq!(client.ending().await, Ending::Fin, "{target}: closed");
         assert_eq!(origin.connections(), 0, "{target}: the origin was reached");
+        let events = proxy.events.connection(me).await;
+        let requests = events.iter().filter(|e| matches!(e, Event::Request { .. }));
+        assert_eq!(requests.count(), 1, "{target}: one request in the log");
     }
     assert!(origin.requests().is_empty());
 }
@@ -381,5 +398,26 @@ async fn connection_cap_answers_503_and_recovers() {
         assert_eq!(status, 503);
         assert!(Instant::now() < deadline, "no slot freed in time");
         sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A head still incomplete when `request_head` runs out gets 408; a client
+/// that sends nothing at all gets a plain close. Both are head timeouts.
+#[tokio::test]
+async fn an_incomplete_head_gets_408_and_silence_gets_a_close() {
+    let mut s = settings();
+    s.timeouts.request_head = 0.2;
+    let mut proxy = Proxy::start(s).await;
+    let mut partial = Client::connect(proxy.addr).await;
+    partial.send("CONNECT exam").await;
+    let reply = latin1(&partial.read_to_end().await);
+    assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+    let mut silent = Client::connect(proxy.addr).await;
+    assert!(silent.read_to_end().await.is_empty());
+    for client in [partial.local_addr(), silent.local_addr()] {
+        assert_eq!(
+            proxy.events.close_reason(client).await,
+            CloseReason::HeadTimeout
+        );
     }
 }

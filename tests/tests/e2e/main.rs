@@ -1,10 +1,12 @@
 //! Burrow end to end: the real engine over loopback sockets, driven by raw
-//! bytes, rustls and curl. One test binary with a module per area.
+//! bytes, rustls and curl, and the `burrow` binary as a child process. One
+//! test binary with a module per area.
 //!
 //! Every address used is on loopback. The one lookup through the system
 //! resolver is of a `.invalid` name (see `errors`), which fails at once in
 //! the loopback-only namespace CI runs the tests in.
 
+mod cli;
 mod differential;
 mod errors;
 mod forward;

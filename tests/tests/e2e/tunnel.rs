@@ -142,6 +142,48 @@ async fn early_data_reaches_the_origin_first_and_in_order() {
     assert_eq!(traffic(&events), Some((23, 6)));
 }
 
+/// Against an echo: the 200 head, then at once the echo of the bytes sent
+/// with the CONNECT; the log has the whole connection in order.
+#[tokio::test]
+async fn tunnel_relays_early_data_first_and_logs_the_connection() {
+    let echo = Echo::start().await;
+    let mut proxy = Proxy::start(settings()).await;
+    let mut client = Client::connect(proxy.addr).await;
+    let me = client.local_addr();
+    let target = echo.addr;
+    client
+        .send(format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nearly"
+        ))
+        .await;
+    let reply = client.connect_response().await;
+    assert_eq!(
+        reply.head.status_line,
+        "HTTP/1.1 200 Connection established"
+    );
+    // The next bytes after the head are the echoed early bytes.
+    assert_eq!(client.read_exact(5).await, b"early");
+    client.send(" and more").await;
+    client.shutdown_write().await;
+    assert_eq!(client.read_to_end().await, b" and more");
+
+    let events = proxy.events.connection(me).await;
+    assert!(matches!(events[0], Event::Accepted { .. }), "{events:?}");
+    assert!(matches!(events[1], Event::Request { .. }), "{events:?}");
+    assert!(events.contains(&Event::FirstByteUp));
+    assert!(events.contains(&Event::FirstByteDown));
+    // IP target: the peek reports that there is nothing to compare.
+    assert!(events.iter().any(|e| matches!(e, Event::Tls { .. })));
+    let n = events.len();
+    assert_eq!(events[n - 2], Event::Traffic { up: 14, down: 14 });
+    assert_eq!(
+        events[n - 1],
+        Event::Closed {
+            reason: CloseReason::ClientFin
+        }
+    );
+}
+
 #[tokio::test]
 async fn client_half_close_reaches_the_origin_and_its_reply_still_arrives() {
     let (origin, got) = reply_after_eof(b"reply written after the client's FIN").await;

@@ -1,21 +1,16 @@
 //! The `burrow` binary: messages, exit codes, the access log, Ctrl-C.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command};
 use std::sync::mpsc;
-use std::time::Duration;
 
-fn burrow(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_burrow"));
-    c.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
+use burrow_tests::cli::burrow;
+use burrow_tests::{closed_port, TIMEOUT};
 
+/// Runs the binary to its end: the exit code and what it wrote to stderr.
 fn run(args: &[&str]) -> (i32, String) {
-    let out = burrow(args).output().unwrap();
+    let out = burrow(args).output().expect("running burrow");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -30,7 +25,7 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_port_in_use_exits_1_naming_the_flag() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let (code, err) = run(&["--listen", &addr]);
     assert_eq!(code, 1, "{err}");
@@ -74,6 +69,7 @@ fn unusable_values_and_bad_flags_exit_2() {
     assert!(err.contains("99999"), "{err}");
 }
 
+/// The running binary, killed (by its own handle) if a test ends early.
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -85,8 +81,8 @@ impl Drop for Proc {
 
 /// Starts the binary and a thread per output stream feeding lines to a channel.
 fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
-    let mut child = burrow(args).spawn().unwrap();
-    let lines = |r: Box<dyn std::io::Read + Send>| {
+    let mut child = burrow(args).spawn().expect("starting burrow");
+    let lines = |r: Box<dyn Read + Send>| {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(r).lines().map_while(Result::ok) {
@@ -102,13 +98,10 @@ fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>
 
 #[test]
 fn runs_logs_a_line_per_connection_and_stops_on_sigint() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = closed.local_addr().unwrap();
-    drop(closed);
-    let port = target.port().to_string();
+    let target = format!("127.0.0.1:{}", closed_port());
+    let port = target.rsplit(':').next().unwrap().to_string();
     let (mut proc, out, err) = spawn(&["--listen", "127.0.0.1:0", "--allow-port", &port]);
-    let wait = Duration::from_secs(10);
-    let first = err.recv_timeout(wait).unwrap();
+    let first = err.recv_timeout(TIMEOUT).unwrap();
     let addr = first
         .strip_prefix("burrow listening on ")
         .and_then(|rest| rest.split(' ').next())
@@ -119,14 +112,13 @@ fn runs_logs_a_line_per_connection_and_stops_on_sigint() {
     );
     assert!(!addr.ends_with(":0"), "{first}");
 
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).unwrap();
     write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 502 "), "{reply}");
 
-    let line = out.recv_timeout(wait).unwrap();
+    let line = out.recv_timeout(TIMEOUT).unwrap();
     assert!(line.contains(&format!(" CONNECT {target} 502 ")), "{line}");
     assert!(line.contains("rejected error=connection_refused"), "{line}");
 
@@ -143,14 +135,13 @@ fn runs_logs_a_line_per_connection_and_stops_on_sigint() {
 #[test]
 fn json_lines_are_connection_records() {
     let (proc, out, err) = spawn(&["--listen", "127.0.0.1:0", "--json"]);
-    let first = err.recv_timeout(Duration::from_secs(10)).unwrap();
+    let first = err.recv_timeout(TIMEOUT).unwrap();
     let addr = first.split(' ').nth(3).unwrap().to_string();
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
-    let line = out.recv_timeout(Duration::from_secs(10)).unwrap();
+    let line = out.recv_timeout(TIMEOUT).unwrap();
     let record: burrow_core::log::ConnectionRecord = serde_json::from_str(&line).unwrap();
     assert_eq!(record.status, Some(400));
     assert_eq!(record.method.as_deref(), Some("GET"));
