@@ -57,7 +57,7 @@ fn one_request(d: &mut Dice) -> String {
     let version = *d.pick(&["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0"]);
     let mut extra = String::new();
     for _ in 0..d.below(3) {
-        extra.push_str(*d.pick(&[
+        let field = d.pick::<&str>(&[
             "Connection: close\r\n",
             "Proxy-Connection: keep-alive\r\n",
             "Expect: 100-continue\r\n",
@@ -65,7 +65,8 @@ fn one_request(d: &mut Dice) -> String {
             "Upgrade: h2c\r\nConnection: Upgrade\r\n",
             "TE: trailers\r\n",
             "Host : bad\r\n",
-        ]));
+        ]);
+        extra.push_str(field);
     }
     let (body_head, body) = match d.below(6) {
         0 => ("Content-Length: 5\r\n".to_string(), "hello".to_string()),

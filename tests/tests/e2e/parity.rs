@@ -12,8 +12,6 @@ use burrow_tests::{latin1, Client, Ending, HttpOrigin, Proxy, ScriptedNet};
 
 /// What the engine did with a scenario, beside what the simulator says.
 pub struct Played {
-    /// The scenario as played (its listener is the engine's real address).
-    pub scenario: Scenario,
     /// The simulator's transcript of the same scenario.
     pub sim: Transcript,
     /// Every byte the client got from the engine.
@@ -140,7 +138,6 @@ pub async fn play(scenario: &Scenario) -> Played {
     };
     let upstream = origin.received_at_least(sim.upstream_bytes.len()).await;
     Played {
-        scenario,
         sim,
         client: got,
         upstream,
