@@ -45,6 +45,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(engine: Engine, format: Format) -> ExitCode {
+    // Before anything is announced: a stop signal sent the moment the
+    // listening line appears must already find its handler.
+    let stop = StopSignal::install();
     let printer = tokio::spawn(print_log(engine.subscribe(), format));
     let running = match engine.start().await {
         Ok(r) => r,
@@ -58,7 +61,7 @@ async fn run(engine: Engine, format: Format) -> ExitCode {
         running.local_addr(),
         engine.settings().allowed_ports
     );
-    stop_signal().await;
+    stop.wait().await;
     tracing::info!("stopping");
     running.stop().await;
     // The last sender goes with the engine, which ends the printer.
@@ -87,18 +90,38 @@ async fn print_log(mut rx: broadcast::Receiver<burrow_core::log::LogEvent>, form
     }
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
+/// Ctrl-C (SIGINT), or SIGTERM on Unix, with the handlers installed up front.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignal {
+    /// Installs the handlers now (tokio registers a Unix signal when the
+    /// `Signal` is made, not when it is first awaited).
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            StopSignal { signals }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    /// Waits for the first stop signal.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
