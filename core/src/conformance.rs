@@ -20,6 +20,10 @@ use crate::simulate::Scenario;
 /// The placeholder in a vector's request for the proxy's own address.
 pub const LISTEN_PLACEHOLDER: &str = "${LISTEN}";
 
+/// The placeholder for the proxy's own port alone (a loop through another
+/// of this machine's addresses).
+pub const PORT_PLACEHOLDER: &str = "${PORT}";
+
 /// One vector.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Vector {
@@ -84,6 +88,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("timeouts", include_str!("../tests/vectors/timeouts.json")),
     ("limits", include_str!("../tests/vectors/limits.json")),
     ("origin", include_str!("../tests/vectors/origin.json")),
+    ("security", include_str!("../tests/vectors/security.json")),
 ];
 
 /// Reads one vectors file (a JSON array of vectors).
@@ -115,13 +120,18 @@ impl Vector {
 }
 
 /// `scenario` as reached at `listener`: `${LISTEN}` in the client's bytes
-/// becomes that address, and it becomes the scenario's listener.
+/// becomes that address, `${PORT}` its port, and it becomes the scenario's listener.
 pub fn at_listener(scenario: &Scenario, listener: SocketAddr) -> Scenario {
     let mut s = scenario.clone();
     let addr = listener.to_string();
-    s.request = s.request.replace(LISTEN_PLACEHOLDER, &addr);
+    let port = listener.port().to_string();
+    let fill = |text: &str| {
+        text.replace(LISTEN_PLACEHOLDER, &addr)
+            .replace(PORT_PLACEHOLDER, &port)
+    };
+    s.request = fill(&s.request);
     for later in &mut s.later {
-        *later = later.replace(LISTEN_PLACEHOLDER, &addr);
+        *later = fill(later);
     }
     s.listener = Some(listener);
     s

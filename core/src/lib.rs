@@ -46,6 +46,7 @@
 //!
 //! (Every wait also ends at the deadline; errors go in as `handle_*_error`.)
 
+pub mod addr;
 pub mod body;
 pub mod chunked;
 pub mod conformance;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::head::Version;
 use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
+use crate::policy::AddressDenied;
 use crate::response::{After, ProxyError};
 use crate::tls::SniCheck;
 
@@ -51,8 +52,8 @@ pub enum Event {
     AddressDenied {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        loop_detected: bool,
+        /// Which rule refused it.
+        reason: AddressDenied,
     },
     /// A TCP connect started.
     Connecting {

@@ -44,6 +44,27 @@ impl PortList {
         }
     }
 
+    /// The Fetch standard's "bad ports" (fetch.spec.whatwg.org, §2.9 port
+    /// blocking): ports of text protocols a crafted HTTP request could speak
+    /// to (mail, FTP, IRC, SIP, …), which browsers refuse to fetch from.
+    pub fn fetch_bad_ports() -> Self {
+        const BAD: [u16; 82] = [
+            1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
+            101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
+            179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563,
+            587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+            5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+        ];
+        PortList {
+            ranges: BAD.iter().map(|&p| p..=p).collect(),
+        }
+    }
+
+    /// No port at all.
+    pub fn none() -> Self {
+        PortList { ranges: Vec::new() }
+    }
+
     /// Whether `port` is in the list.
     pub fn contains(&self, port: u16) -> bool {
         self.ranges.iter().any(|r| r.contains(&port))
@@ -70,12 +91,25 @@ fn parse_port(text: &str, item: &str) -> Result<u16, PortListError> {
     }
 }
 
+/// Most items a list may have: enough for any real list, and a bound on
+/// what a settings file can make every check walk through.
+pub const MAX_ITEMS: usize = 1024;
+
 impl FromStr for PortList {
     type Err = PortListError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut ranges = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(PortList::none());
+        }
         for raw in s.split(',') {
+            if ranges.len() == MAX_ITEMS {
+                return Err(PortListError {
+                    item: raw.to_string(),
+                    problem: "a port list has at most 1024 items (use ranges like 1000-2000)",
+                });
+            }
             let item = raw.trim();
             if item.is_empty() {
                 return Err(PortListError {
@@ -151,7 +185,6 @@ mod tests {
     #[test]
     fn rejects_bad_items() {
         for bad in [
-            "",
             "0",
             "65536",
             "+443",
@@ -167,6 +200,25 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn empty_is_no_port_and_lists_are_bounded() {
+        assert_eq!("".parse::<PortList>().unwrap(), PortList::none());
+        assert!(!PortList::none().contains(443));
+        let long = vec!["8000"; MAX_ITEMS + 1].join(",");
+        assert!(long.parse::<PortList>().is_err());
+        let ok = vec!["8000"; MAX_ITEMS].join(",");
+        assert!(ok.parse::<PortList>().is_ok());
+    }
+
+    #[test]
+    fn fetch_bad_ports_round_trip() {
+        let bad = PortList::fetch_bad_ports();
+        assert!(
+            bad.contains(25) && bad.contains(10080) && !bad.contains(80) && !bad.contains(8080)
+        );
+        assert_eq!(bad.to_string().parse::<PortList>().unwrap(), bad);
     }
 
     #[test]

@@ -186,12 +186,57 @@ pub fn host_denied(version: Version, host: &str) -> Response {
         rule!("host-denied", "The destination host is refused by the configured allow or deny list.", "Burrow settings: allow_hosts, deny_hosts"))
 }
 
-/// Every resolved address was internal while that is not allowed.
-pub fn address_prohibited(version: Version, host: &str) -> Response {
+/// An internal address while `private_destinations` keeps them out of reach.
+pub fn address_prohibited(version: Version, host: &str, shared: bool) -> Response {
     let shown = crate::response::escape(host.as_bytes());
+    let why = if shared {
+        "which this proxy does not reach while it is shared beyond this machine.\nSet private_destinations to \"allow\" if that is intended."
+    } else {
+        "and private_destinations is \"deny\".\nSet it to \"auto\" or \"allow\" to reach services on this machine or its network."
+    };
     build(version, Status::Forbidden, ProxyError::DestinationIpProhibited, Some("destination is on a local or private network".into()),
-        &format!("{shown} resolves to a loopback, private or link-local address, which this proxy does not reach while it is shared beyond this machine.\nSet private_destinations to \"allow\" if that is intended.\n"),
+        &format!("{shown} is a loopback, private or link-local address (or resolves to one), {why}\n"),
         rule!("destination-ip-prohibited", "The decision is made on the resolved, canonicalised address, so a name cannot smuggle a request to a local service.", "RFC 9209 §2.3.6"))
+}
+
+/// A public name resolved to an internal address: DNS rebinding.
+pub fn rebinding(version: Version, host: &str, addr: std::net::IpAddr) -> Response {
+    let shown = crate::response::escape(host.as_bytes());
+    build(version, Status::Forbidden, ProxyError::DestinationIpProhibited, Some("name resolves to an internal address (DNS rebinding)".into()),
+        &format!("{shown} resolved to {addr}, an address on this machine or its local network.\nA public name pointing inside is how DNS rebinding lets a web page reach your own services (the browser never sees the address, so it cannot stop it), so Burrow refuses it.\nIf {shown} is yours, add it to local_hosts (a name, *.domain, or a network such as 10.0.0.0/8). Names like localhost, *.local, *.home.arpa, *.internal, *.lan and single-label names are always allowed.\n"),
+        rule!("dns-rebinding", "A name that is not local by definition or listed in local_hosts may not resolve to a loopback, private, link-local, shared or reserved address; literals follow private_destinations.", "WHATWG Fetch: local network access; dnsmasq --stop-dns-rebind; RFC 9209 §2.3.6"))
+}
+
+/// A cloud instance-metadata address not listed in `local_hosts`.
+pub fn metadata_prohibited(version: Version, addr: std::net::IpAddr) -> Response {
+    build(version, Status::Forbidden, ProxyError::DestinationIpProhibited, Some("instance-metadata address".into()),
+        &format!("{addr} is a cloud instance-metadata service, which hands out the machine's credentials to whoever asks.\nBurrow reaches it only when it is listed in local_hosts.\n"),
+        rule!("metadata-prohibited", "Metadata addresses are refused whatever private_destinations says, unless listed explicitly.", "Burrow settings: local_hosts; RFC 9209 §2.3.6"))
+}
+
+/// A forwarded request to a port in `forward_blocked_ports`.
+pub fn forward_port_denied(version: Version, port: u16) -> Response {
+    build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some(format!("port {port} is in forward_blocked_ports")),
+        &format!("Burrow does not forward http:// requests to port {port}.\nIt belongs to a protocol such as mail, FTP or IRC that a crafted HTTP request could talk to, so browsers refuse it themselves (the Fetch standard's bad ports). Remove {port} from forward_blocked_ports if you trust it.\n"),
+        rule!("forward-port-blocked", "Plain-HTTP forwarding refuses the ports browsers refuse, so a page cannot make the proxy speak HTTP to a mail or chat server.", "WHATWG Fetch §2.9 (bad ports)"))
+}
+
+/// Too many wrong passwords from this client address.
+pub fn auth_throttled(version: Version, retry_after: std::time::Duration) -> Response {
+    // Round up: retrying a fraction of a second early would just fail again.
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    ResponseSpec {
+        version,
+        status: Status::TooManyRequests,
+        error: Some(ProxyError::HttpRequestDenied),
+        details: Some("too many wrong proxy passwords".into()),
+        params: Vec::new(),
+        fields: vec![("Retry-After", secs.to_string())],
+        body: &format!("Too many wrong proxy passwords came from this address, so Burrow refuses it for {secs} s.\nCheck the proxy credentials, then try again after that. (auth_throttle sets how many tries and how long.)\n"),
+        rule: rule!("auth-throttled", "After auth_throttle.failures wrong passwords within the window, a client address is refused for a while, twice as long each time, so passwords cannot be guessed at network speed.", "RFC 6585 §4, RFC 9110 §10.2.3"),
+        after: After::Close,
+    }
+    .build()
 }
 
 /// The destination is Burrow's own listener.

@@ -201,6 +201,8 @@ pub enum Status {
     RequestTimeout,
     /// 414.
     UriTooLong,
+    /// 429: too many wrong passwords from this address.
+    TooManyRequests,
     /// 431.
     RequestHeaderFieldsTooLarge,
     /// 501.
@@ -225,6 +227,7 @@ impl Status {
             Status::ProxyAuthenticationRequired => 407,
             Status::RequestTimeout => 408,
             Status::UriTooLong => 414,
+            Status::TooManyRequests => 429,
             Status::RequestHeaderFieldsTooLarge => 431,
             Status::NotImplemented => 501,
             Status::BadGateway => 502,
@@ -243,6 +246,7 @@ impl Status {
             Status::ProxyAuthenticationRequired => "Proxy Authentication Required",
             Status::RequestTimeout => "Request Timeout",
             Status::UriTooLong => "URI Too Long",
+            Status::TooManyRequests => "Too Many Requests",
             Status::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
             Status::BadGateway => "Bad Gateway",
@@ -263,13 +267,14 @@ impl Status {
     }
 }
 
-const ALL_STATUSES: [Status; 12] = [
+const ALL_STATUSES: [Status; 13] = [
     Status::ConnectionEstablished,
     Status::BadRequest,
     Status::Forbidden,
     Status::ProxyAuthenticationRequired,
     Status::RequestTimeout,
     Status::UriTooLong,
+    Status::TooManyRequests,
     Status::RequestHeaderFieldsTooLarge,
     Status::NotImplemented,
     Status::BadGateway,

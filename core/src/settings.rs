@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::HostPattern;
 use crate::ports::PortList;
 
 /// Everything a user can configure about the proxy.
@@ -19,12 +20,24 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Ports a CONNECT may reach.
     pub allowed_ports: PortList,
-    /// When non-empty, only these hosts may be reached (`example.com`, `*.example.com`).
+    /// Ports a forwarded `http://` request may not reach: by default the
+    /// Fetch standard's bad ports, which browsers refuse themselves.
+    pub forward_blocked_ports: PortList,
+    /// When non-empty, only these hosts may be reached: names
+    /// (`example.com`, `*.example.com`), addresses or networks
+    /// (`203.0.113.0/24`), matched against the name and every resolved address.
     pub allow_hosts: Vec<String>,
-    /// Hosts that may never be reached; checked before `allow_hosts`.
+    /// Hosts that may never be reached, written like `allow_hosts`; checked first.
     pub deny_hosts: Vec<String>,
+    /// Names and networks that may resolve to internal addresses, besides
+    /// the names that are local by definition (`localhost`, `*.local`, …):
+    /// the exceptions to the DNS-rebinding rule. Metadata addresses
+    /// (169.254.169.254) are reached only when listed here.
+    pub local_hosts: Vec<String>,
     /// Basic proxy authentication; `None` lets every client in.
     pub auth: Option<Credentials>,
+    /// After how many wrong passwords a client address is refused for a while.
+    pub auth_throttle: AuthThrottleSettings,
     /// Whether loopback, private and link-local destinations may be reached.
     pub private_destinations: PrivateDestinations,
     /// Lets the proxy listen on a non-loopback address without authentication.
@@ -54,6 +67,30 @@ impl fmt::Debug for Credentials {
             .field("user", &self.user)
             .field("password", &"<hidden>")
             .finish()
+    }
+}
+
+/// Slowing down password guessing: `failures` wrong passwords from one
+/// client address within `window` seconds block it for `block` seconds
+/// (answered with 429), twice as long each time it happens again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthThrottleSettings {
+    /// Wrong passwords allowed within the window; 0 turns throttling off.
+    pub failures: u32,
+    /// The window, in seconds.
+    pub window: f64,
+    /// The first block, in seconds.
+    pub block: f64,
+}
+
+impl Default for AuthThrottleSettings {
+    fn default() -> Self {
+        AuthThrottleSettings {
+            failures: 5,
+            window: 60.0,
+            block: 60.0,
+        }
     }
 }
 
@@ -106,16 +143,16 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// All deadlines as `(name, seconds)`, for validation and display.
+    /// All deadlines as `(setting, seconds)`, named as in a settings file.
     pub fn named(&self) -> [(&'static str, f64); 7] {
         [
-            ("request_head", self.request_head),
-            ("keep_alive", self.keep_alive),
-            ("dns", self.dns),
-            ("connect", self.connect),
-            ("tunnel_idle", self.tunnel_idle),
-            ("upstream_response", self.upstream_response),
-            ("shutdown_grace", self.shutdown_grace),
+            ("timeouts.request_head", self.request_head),
+            ("timeouts.keep_alive", self.keep_alive),
+            ("timeouts.dns", self.dns),
+            ("timeouts.connect", self.connect),
+            ("timeouts.tunnel_idle", self.tunnel_idle),
+            ("timeouts.upstream_response", self.upstream_response),
+            ("timeouts.shutdown_grace", self.shutdown_grace),
         ]
     }
 }
@@ -126,7 +163,24 @@ pub fn secs(value: f64) -> Duration {
 }
 
 /// A week: longer deadlines are certainly typos.
-const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+pub const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+// The largest values `validate` accepts: each far past any real use, and
+// small enough that the engine honours it without overflow or a large
+// allocation. A test runs the engine with every one of them.
+
+/// Most `max_connections`.
+pub const MAX_CONNECTIONS: usize = 100_000;
+/// Most bytes for `limits.request_line`, `head_bytes` and `response_head_bytes`.
+pub const MAX_HEAD_BYTES: usize = 1024 * 1024;
+/// Most `limits.headers` and `limits.response_headers`.
+pub const MAX_HEADER_FIELDS: usize = 1000;
+/// Most entries in `allow_hosts`, `deny_hosts` or `local_hosts`.
+pub const MAX_HOST_PATTERNS: usize = 1000;
+/// Most bytes in the proxy user name or password.
+pub const MAX_CREDENTIAL_BYTES: usize = 256;
+/// Most `auth_throttle.failures`.
+pub const MAX_AUTH_FAILURES: u32 = 1000;
 
 /// Size limits on message heads: a client's request, an origin's response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,9 +215,12 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
             allowed_ports: PortList::default(),
+            forward_blocked_ports: PortList::fetch_bad_ports(),
             allow_hosts: Vec::new(),
             deny_hosts: Vec::new(),
+            local_hosts: Vec::new(),
             auth: None,
+            auth_throttle: AuthThrottleSettings::default(),
             private_destinations: PrivateDestinations::Auto,
             allow_open_lan: false,
             timeouts: Timeouts::default(),
@@ -183,12 +240,24 @@ pub enum SettingsError {
         /// The value given.
         value: f64,
     },
-    /// A user name contains `:` or a control character, or is empty.
+    /// A user name contains `:` or a control character, is empty or too long.
     BadUser,
-    /// The password contains a control character.
+    /// The password contains a control character or is too long.
     BadPassword,
-    /// A host pattern is not a host name or `*.` followed by one.
-    BadHostPattern(String),
+    /// A host pattern is not a name, `*.` and a name, an address or a network.
+    BadHostPattern {
+        /// The list it is in (`deny_hosts`).
+        list: &'static str,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A number is larger than Burrow accepts.
+    TooLarge {
+        /// The setting, as written in the file (`limits.headers`).
+        name: &'static str,
+        /// The largest value accepted.
+        max: usize,
+    },
     /// Listening beyond loopback without authentication.
     OpenLan(SocketAddr),
     /// A limit is zero or too small to hold a browser's request.
@@ -200,25 +269,33 @@ impl fmt::Display for SettingsError {
         match self {
             SettingsError::BadTimeout { name, value } => write!(
                 f,
-                "timeout {name} = {value} is not usable: give a number of seconds above 0 and at most one week"
+                "{name} = {value} is not usable: give a number of seconds above 0 and at most one week"
             ),
-            SettingsError::BadUser => f.write_str(
-                "the proxy user name must be non-empty and contain no ':' or control characters",
-            ),
-            SettingsError::BadPassword => {
-                f.write_str("the proxy password must not contain control characters")
-            }
-            SettingsError::BadHostPattern(p) => write!(
+            SettingsError::BadUser => write!(
                 f,
-                "host pattern {p:?} is not valid: write a host name like example.com or *.example.com"
+                "the proxy user name must be 1 to {MAX_CREDENTIAL_BYTES} bytes with no ':' or control characters"
             ),
+            SettingsError::BadPassword => write!(
+                f,
+                "the proxy password must be at most {MAX_CREDENTIAL_BYTES} bytes with no control characters"
+            ),
+            SettingsError::BadHostPattern { list, pattern } => write!(
+                f,
+                "{list}: {pattern:?} is not valid: write a name (example.com), subdomains (*.example.com), an address (192.0.2.1, ::1) or a network (10.0.0.0/8, fd00::/8)"
+            ),
+            SettingsError::TooLarge { name, max } => {
+                write!(f, "{name} is larger than Burrow accepts: at most {max}")
+            }
             SettingsError::OpenLan(addr) => write!(
                 f,
                 "listening on {addr} would let anyone on the network use this proxy: set a user and password (auth), listen on 127.0.0.1, or set allow_open_lan"
             ),
+            SettingsError::BadLimit("max_connections") => {
+                f.write_str("max_connections must be at least 1")
+            }
             SettingsError::BadLimit(name) => write!(
                 f,
-                "limit {name} is too small: a browser's request head needs at least 1024 bytes and 16 headers"
+                "{name} is too small: a browser's request head needs at least 1024 bytes and 16 headers"
             ),
         }
     }
@@ -226,57 +303,107 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
+impl SettingsError {
+    /// The setting at fault, as a dotted path into the settings file
+    /// (`timeouts.connect`, `auth.user`), so a form can point at it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SettingsError::BadTimeout { name, .. } => name,
+            SettingsError::BadUser => "auth.user",
+            SettingsError::BadPassword => "auth.password",
+            SettingsError::BadHostPattern { list, .. } => list,
+            SettingsError::TooLarge { name, .. } => name,
+            SettingsError::OpenLan(_) => "listen",
+            SettingsError::BadLimit(name) => name,
+        }
+    }
+}
+
 impl Settings {
     /// Checks every value; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        for (name, value) in self.timeouts.named() {
+        let throttle = &self.auth_throttle;
+        let timeouts = self.timeouts.named().into_iter().chain([
+            ("auth_throttle.window", throttle.window),
+            ("auth_throttle.block", throttle.block),
+        ]);
+        for (name, value) in timeouts {
             if !(value.is_finite() && value > 0.0 && value <= MAX_TIMEOUT_SECS) {
                 return Err(SettingsError::BadTimeout { name, value });
             }
         }
         if let Some(c) = &self.auth {
-            if c.user.is_empty() || c.user.contains(':') || c.user.chars().any(char::is_control) {
+            if c.user.is_empty()
+                || c.user.len() > MAX_CREDENTIAL_BYTES
+                || c.user.contains(':')
+                || c.user.chars().any(char::is_control)
+            {
                 return Err(SettingsError::BadUser);
             }
-            if c.password.chars().any(char::is_control) {
+            if c.password.len() > MAX_CREDENTIAL_BYTES || c.password.chars().any(char::is_control) {
                 return Err(SettingsError::BadPassword);
             }
         }
-        for p in self.allow_hosts.iter().chain(&self.deny_hosts) {
-            if crate::policy::HostPattern::parse(p).is_none() {
-                return Err(SettingsError::BadHostPattern(p.clone()));
+        for (name, list) in [
+            ("allow_hosts", &self.allow_hosts),
+            ("deny_hosts", &self.deny_hosts),
+            ("local_hosts", &self.local_hosts),
+        ] {
+            if list.len() > MAX_HOST_PATTERNS {
+                return Err(SettingsError::TooLarge {
+                    name,
+                    max: MAX_HOST_PATTERNS,
+                });
+            }
+            if let Some(bad) = list.iter().find(|p| HostPattern::parse(p).is_none()) {
+                return Err(SettingsError::BadHostPattern {
+                    list: name,
+                    pattern: bad.clone(),
+                });
             }
         }
-        if !self.listen.ip().is_loopback() && self.auth.is_none() && !self.allow_open_lan {
+        if !self.listen_is_loopback() && self.auth.is_none() && !self.allow_open_lan {
             return Err(SettingsError::OpenLan(self.listen));
         }
-        if self.limits.request_line < 1024 {
-            return Err(SettingsError::BadLimit("request_line"));
-        }
-        if self.limits.head_bytes < 1024 {
-            return Err(SettingsError::BadLimit("head_bytes"));
-        }
-        if self.limits.headers < 16 {
-            return Err(SettingsError::BadLimit("headers"));
-        }
-        if self.limits.response_head_bytes < 1024 {
-            return Err(SettingsError::BadLimit("response_head_bytes"));
-        }
-        if self.limits.response_headers < 16 {
-            return Err(SettingsError::BadLimit("response_headers"));
-        }
-        if self.max_connections == 0 {
-            return Err(SettingsError::BadLimit("max_connections"));
+        let l = &self.limits;
+        let sizes = [
+            ("limits.request_line", l.request_line, 1024, MAX_HEAD_BYTES),
+            ("limits.head_bytes", l.head_bytes, 1024, MAX_HEAD_BYTES),
+            ("limits.headers", l.headers, 16, MAX_HEADER_FIELDS),
+            (
+                "limits.response_head_bytes",
+                l.response_head_bytes,
+                1024,
+                MAX_HEAD_BYTES,
+            ),
+            (
+                "limits.response_headers",
+                l.response_headers,
+                16,
+                MAX_HEADER_FIELDS,
+            ),
+            ("max_connections", self.max_connections, 1, MAX_CONNECTIONS),
+            (
+                "auth_throttle.failures",
+                throttle.failures as usize,
+                0,
+                MAX_AUTH_FAILURES as usize,
+            ),
+        ];
+        for (name, value, min, max) in sizes {
+            if value < min {
+                return Err(SettingsError::BadLimit(name));
+            }
+            if value > max {
+                return Err(SettingsError::TooLarge { name, max });
+            }
         }
         Ok(())
     }
 
     /// What the listen address means for who can use the proxy.
     pub fn listen_note(&self) -> &'static str {
-        match (
-            self.listen.ip().to_canonical().is_loopback(),
-            self.private_allowed(),
-        ) {
+        match (self.listen_is_loopback(), self.private_allowed()) {
             (true, _) => "Only programs on this machine can connect.",
             (false, false) => {
                 "Shared on the network: loopback and private destinations are refused."
@@ -290,8 +417,13 @@ impl Settings {
         match self.private_destinations {
             PrivateDestinations::Allow => true,
             PrivateDestinations::Deny => false,
-            PrivateDestinations::Auto => self.listen.ip().to_canonical().is_loopback(),
+            PrivateDestinations::Auto => self.listen_is_loopback(),
         }
+    }
+
+    /// Whether only programs on this machine can reach the listener.
+    pub fn listen_is_loopback(&self) -> bool {
+        crate::addr::canonical(self.listen.ip()).is_loopback()
     }
 }
 
@@ -358,7 +490,10 @@ mod tests {
         };
         assert!(matches!(
             s.validate(),
-            Err(SettingsError::BadHostPattern(_))
+            Err(SettingsError::BadHostPattern {
+                list: "deny_hosts",
+                ..
+            })
         ));
     }
 

@@ -6,7 +6,6 @@ use std::io;
 use std::path::PathBuf;
 
 use burrow_core::settings::SettingsError;
-use burrow_core::Settings;
 use burrow_proxy::StartError;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -52,8 +51,8 @@ pub enum Error {
 
 impl Error {
     /// A core settings error, with the form field it points at.
-    pub fn settings(error: SettingsError, settings: &Settings) -> Error {
-        let field = settings_field(&error, settings);
+    pub fn settings(error: SettingsError) -> Error {
+        let field = Some(error.field().to_string());
         Error::Settings { error, field }
     }
 
@@ -111,23 +110,10 @@ impl Serialize for Error {
     }
 }
 
-/// The form field (a dotted path into `Settings`) a validation error names.
-fn settings_field(error: &SettingsError, settings: &Settings) -> Option<String> {
-    Some(match error {
-        SettingsError::BadTimeout { name, .. } => format!("timeouts.{name}"),
-        SettingsError::BadUser => "auth.user".into(),
-        SettingsError::BadPassword => "auth.password".into(),
-        SettingsError::BadHostPattern(p) if settings.deny_hosts.contains(p) => "deny_hosts".into(),
-        SettingsError::BadHostPattern(_) => "allow_hosts".into(),
-        SettingsError::OpenLan(_) => "listen".into(),
-        SettingsError::BadLimit("max_connections") => "max_connections".into(),
-        SettingsError::BadLimit(name) => format!("limits.{name}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burrow_core::Settings;
     use serde_json::json;
 
     fn check(e: Error, expected: serde_json::Value) {
@@ -171,17 +157,17 @@ mod tests {
     fn settings_errors_point_at_their_field() {
         let mut s = Settings::default();
         s.timeouts.dns = 0.0;
-        let e = Error::settings(s.validate().unwrap_err(), &s);
+        let e = Error::settings(s.validate().unwrap_err());
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["code"], "invalid_settings");
         assert_eq!(v["field"], "timeouts.dns");
-        assert!(v["message"].as_str().unwrap().contains("timeout dns = 0"));
+        assert!(v["message"].as_str().unwrap().contains("timeouts.dns = 0"));
 
         let s = Settings {
             listen: "0.0.0.0:8080".parse().unwrap(),
             ..Settings::default()
         };
-        let e = Error::settings(s.validate().unwrap_err(), &s);
+        let e = Error::settings(s.validate().unwrap_err());
         assert_eq!(e.field(), Some("listen"));
         assert_eq!(e.code(), "invalid_settings");
 
@@ -190,7 +176,7 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            Error::settings(s.validate().unwrap_err(), &s).field(),
+            Error::settings(s.validate().unwrap_err()).field(),
             Some("deny_hosts")
         );
     }

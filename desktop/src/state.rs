@@ -211,7 +211,7 @@ impl Controller {
     /// in the file), and the previous engine keeps (or goes back to) listening.
     pub async fn apply(&self, new: Settings) -> Result<Status, Error> {
         let _op = self.op.lock().await;
-        new.validate().map_err(|e| Error::settings(e, &new))?;
+        new.validate().map_err(Error::settings)?;
         let (old, running, wanted) = {
             let inner = self.lock();
             (
@@ -283,9 +283,7 @@ impl Controller {
 
     /// Starts an engine whose events go to the log under a new run number.
     async fn start(&self, settings: &Settings) -> Result<Running, Error> {
-        settings
-            .validate()
-            .map_err(|e| Error::settings(e, settings))?;
+        settings.validate().map_err(Error::settings)?;
         let run = {
             let mut inner = self.lock();
             inner.runs += 1;

@@ -5,8 +5,9 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use burrow_core::connection::Shared;
 use burrow_core::settings::secs;
 use burrow_core::Connection;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +23,30 @@ use crate::events::{next_id, now_ms, Emitter};
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a refused client may take to read the 503 before the socket closes.
 const REFUSED_LINGER: Duration = Duration::from_millis(500);
+/// How often this machine's address list is read again (interfaces come and
+/// go with Wi-Fi, VPNs and containers).
+const INTERFACES_EVERY: Duration = Duration::from_secs(10);
+
+/// What the accept loop keeps between connections: the core's shared state
+/// and when the interface list was last read.
+struct Neighbourhood {
+    shared: Arc<Shared>,
+    epoch: Instant,
+    read_at: Option<Instant>,
+}
+
+impl Neighbourhood {
+    fn refresh(&mut self, engine: &Engine) {
+        if self
+            .read_at
+            .is_some_and(|at| at.elapsed() < INTERFACES_EVERY)
+        {
+            return;
+        }
+        self.shared.set_host_addrs(engine.interfaces.addrs());
+        self.read_at = Some(Instant::now());
+    }
+}
 
 /// Accepts until `shutdown` is cancelled, then closes the listener, gives
 /// open connections `shutdown_grace` to finish, cuts the rest and waits for
@@ -44,6 +69,11 @@ pub(crate) async fn serve(
     });
     let listen_addr = listener.local_addr().unwrap_or(engine.settings.listen);
     let permits = Arc::new(Semaphore::new(engine.settings.max_connections));
+    let mut near = Neighbourhood {
+        shared: Arc::new(Shared::new()),
+        epoch: Instant::now(),
+        read_at: None,
+    };
     loop {
         let accepted = tokio::select! {
             biased;
@@ -51,7 +81,10 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((socket, peer)) => admit(&ctx, &permits, socket, peer, listen_addr),
+            Ok((socket, peer)) => {
+                near.refresh(&engine);
+                admit(&ctx, &permits, &near, socket, peer, listen_addr);
+            }
             Err(e) if is_per_connection(&e) => {
                 tracing::debug!(error = %e, "accept failed for one connection");
             }
@@ -93,6 +126,7 @@ fn is_per_connection(e: &io::Error) -> bool {
 fn admit(
     ctx: &Arc<Ctx>,
     permits: &Arc<Semaphore>,
+    near: &Neighbourhood,
     socket: TcpStream,
     peer: SocketAddr,
     listen_addr: SocketAddr,
@@ -105,7 +139,8 @@ fn admit(
     let settings = ctx.settings.clone();
     match permits.clone().try_acquire_owned() {
         Ok(permit) => {
-            let conn = Connection::new(settings, peer, local);
+            let conn = Connection::new(settings, peer, local)
+                .with_shared(near.shared.clone(), near.epoch.elapsed());
             let ctx2 = ctx.clone();
             ctx.tracker.spawn(async move {
                 let _open = ctx2.counters.open_connection();

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept;
-use crate::net::{Connector, Resolver, SystemResolver, TcpConnector};
+use crate::net::{Connector, Interfaces, Resolver, SystemInterfaces, SystemResolver, TcpConnector};
 
 /// How many events a receiver may fall behind before it loses some.
 const EVENT_CAPACITY: usize = 4096;
@@ -27,6 +27,7 @@ pub struct Engine {
     pub(crate) settings: Arc<Settings>,
     pub(crate) resolver: Arc<dyn Resolver>,
     pub(crate) connector: Arc<dyn Connector>,
+    pub(crate) interfaces: Arc<dyn Interfaces>,
     pub(crate) events: broadcast::Sender<LogEvent>,
 }
 
@@ -37,6 +38,7 @@ impl Engine {
             settings: Arc::new(settings),
             resolver: Arc::new(SystemResolver),
             connector: Arc::new(TcpConnector),
+            interfaces: Arc::new(SystemInterfaces),
             events: broadcast::channel(EVENT_CAPACITY).0,
         }
     }
@@ -50,6 +52,12 @@ impl Engine {
     /// Uses `c` to open upstream connections.
     pub fn with_connector(mut self, c: Arc<dyn Connector>) -> Engine {
         self.connector = c;
+        self
+    }
+
+    /// Uses `i` to list this machine's own addresses.
+    pub fn with_interfaces(mut self, i: Arc<dyn Interfaces>) -> Engine {
+        self.interfaces = i;
         self
     }
 

@@ -37,4 +37,7 @@ mod net;
 mod relay;
 
 pub use engine::{Engine, Running, StartError, Stats};
-pub use net::{BoxFuture, BoxStream, Connector, Resolver, Stream, SystemResolver, TcpConnector};
+pub use net::{
+    BoxFuture, BoxStream, Connector, Interfaces, Resolver, Stream, SystemInterfaces,
+    SystemResolver, TcpConnector,
+};

@@ -1,5 +1,5 @@
-//! Name lookups and upstream connections, behind two small traits so tests
-//! can inject failures.
+//! Name lookups, upstream connections and this machine's own addresses,
+//! behind small traits so tests can inject failures and addresses.
 //!
 //! The traits only report what the network did; the core keeps the
 //! deadlines around them and turns every outcome into an answer.
@@ -35,6 +35,30 @@ pub trait Resolver: Send + Sync + 'static {
 pub trait Connector: Send + Sync + 'static {
     /// Connects to exactly `addr`; the core's connect deadline bounds the wait.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, Result<BoxStream, ConnectFailure>>;
+}
+
+/// Lists this machine's own addresses. The default, [`SystemInterfaces`],
+/// asks the operating system.
+pub trait Interfaces: Send + Sync + 'static {
+    /// Every address of every interface; empty when they cannot be listed.
+    fn addrs(&self) -> Vec<IpAddr>;
+}
+
+/// The operating system's interface list (`getifaddrs`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemInterfaces;
+
+impl Interfaces for SystemInterfaces {
+    fn addrs(&self) -> Vec<IpAddr> {
+        match if_addrs::get_if_addrs() {
+            Ok(list) => list.into_iter().map(|i| i.ip()).collect(),
+            Err(e) => {
+                // The checks still know loopback and the listener's address.
+                tracing::warn!(error = %e, "cannot list this machine's addresses");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// The system resolver (`getaddrinfo` through `tokio::net::lookup_host`).

@@ -40,7 +40,7 @@ pub mod webdriver;
 
 pub use client::{Client, Ending, Reply};
 pub use events::Events;
-pub use net::ScriptedNet;
+pub use net::{ScriptedNet, StaticInterfaces};
 pub use origin::{Echo, HttpOrigin};
 pub use proxy::{start, Proxy};
 pub use tls::{TestCert, TlsOrigin};

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use burrow_core::outcome::{ConnectFailure, DnsFailure};
 use burrow_core::simulate::{ConnectScript, DnsScript, Scenario};
-use burrow_proxy::{BoxFuture, BoxStream, Connector, Resolver};
+use burrow_proxy::{BoxFuture, BoxStream, Connector, Interfaces, Resolver};
 use tokio::net::TcpStream;
 
 /// Answers lookups and connects from scripts.
@@ -47,7 +47,9 @@ impl ScriptedNet {
         ScriptedNet::new(scenario.dns.clone(), scenario.connect, origin)
     }
 
-    /// Every name resolves to `127.0.0.1` and every connect reaches `origin`.
+    /// Every name resolves to `127.0.0.1` and every connect reaches
+    /// `origin`. Only names under `localhost` may resolve to loopback (the
+    /// DNS-rebinding rule), so tests name their origins `*.localhost`.
     pub fn to_origin(origin: SocketAddr) -> ScriptedNet {
         let lo = IpAddr::from([127, 0, 0, 1]);
         ScriptedNet::new(
@@ -70,6 +72,17 @@ impl ScriptedNet {
     /// How many upstream connections were actually opened.
     pub fn connects(&self) -> usize {
         self.connects.load(Ordering::SeqCst)
+    }
+}
+
+/// This machine's addresses as a test says they are, so the engine's loop
+/// and internal checks see what the simulator is told.
+#[derive(Clone, Debug, Default)]
+pub struct StaticInterfaces(pub Vec<IpAddr>);
+
+impl Interfaces for StaticInterfaces {
+    fn addrs(&self) -> Vec<IpAddr> {
+        self.0.clone()
     }
 }
 

@@ -405,10 +405,19 @@ impl Connection {
                 // A reused connection the origin closed while it sat idle: dial
                 // again, once, when only a bodiless request was sent on it.
                 if f.reused && !partial && !f.req.body.has_body() {
+                    // It passed the name check before; only the allow flag is needed again.
+                    let allowed_by_name = crate::policy::check_target(
+                        &self.settings,
+                        &f.authority.host,
+                        f.authority.port,
+                        crate::policy::Route::Forward,
+                    )
+                    .is_ok_and(|p| p.allowed_by_name);
                     let plan = Plan {
                         version: f.version,
                         authority: f.authority.clone(),
                         kind: Kind::Forward(f.req.clone()),
+                        allowed_by_name,
                     };
                     return self.route(Box::new(plan));
                 }

@@ -25,6 +25,7 @@
 
 mod forwarding;
 mod request;
+mod shared;
 mod trace;
 mod tunnel;
 
@@ -41,6 +42,7 @@ use crate::response::Response;
 use crate::settings::{secs, Settings};
 use crate::target::Authority;
 
+pub use shared::{Shared, MAX_HOST_ADDRS};
 pub use trace::{Answer, ForwardView, RequestView, Speaker};
 pub use tunnel::{Side, TunnelEnd};
 
@@ -195,7 +197,12 @@ struct Traffic {
 #[derive(Debug)]
 pub struct Connection {
     settings: Arc<Settings>,
+    client: SocketAddr,
     listener: SocketAddr,
+    /// Shared with the engine's other connections.
+    shared: Arc<Shared>,
+    /// When this connection was accepted, on the clock `shared` keeps time by.
+    accepted_at: Duration,
     now: Duration,
     events: VecDeque<(Duration, Event)>,
     out: VecDeque<Output>,
@@ -225,7 +232,10 @@ impl Connection {
     pub fn new(settings: Arc<Settings>, client: SocketAddr, listener: SocketAddr) -> Connection {
         let mut conn = Connection {
             settings,
+            client,
             listener,
+            shared: Arc::new(Shared::new()),
+            accepted_at: Duration::ZERO,
             now: Duration::ZERO,
             events: VecDeque::new(),
             out: VecDeque::new(),
@@ -255,6 +265,14 @@ impl Connection {
         let mut conn = Connection::new(settings, client, listener);
         conn.refuse(reject::over_capacity(), CloseReason::Rejected);
         conn
+    }
+
+    /// Shares `shared` with the engine's other connections; `accepted_at` is
+    /// when this one was accepted, on the clock the engine keeps `shared` by.
+    pub fn with_shared(mut self, shared: Arc<Shared>, accepted_at: Duration) -> Connection {
+        self.shared = shared;
+        self.accepted_at = accepted_at;
+        self
     }
 
     /// Keeps a structured [`Answer`] for every response (the simulator's transcript).

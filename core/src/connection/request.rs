@@ -7,7 +7,7 @@ use crate::forward::{upstream_request, ForwardRequest};
 use crate::framing::request_framing;
 use crate::head::{Field, HeadParse, RequestHead, Version};
 use crate::log::{CloseReason, Event};
-use crate::policy::{self, AddressDenied, AuthCheck, TargetDenied};
+use crate::policy::{self, AddressDenied, AuthCheck, Destination, Route, Standing, TargetDenied};
 use crate::reject;
 use crate::response::{escape, Response};
 use crate::target::{self, Authority, Host};
@@ -22,6 +22,8 @@ pub(super) struct Plan {
     pub version: Version,
     pub authority: Authority,
     pub kind: Kind,
+    /// The name itself matched `allow_hosts` (or the list is empty).
+    pub allowed_by_name: bool,
 }
 
 /// A tunnel, or a request to forward.
@@ -76,11 +78,7 @@ impl Connection {
             return Err(Box::new(reject::connect_with_body(v)));
         }
         check_host_field(head)?;
-        match policy::check_auth(self.settings.auth.as_ref(), head) {
-            AuthCheck::Ok => {}
-            AuthCheck::Missing => return Err(Box::new(reject::auth_required(v, false))),
-            AuthCheck::Wrong => return Err(Box::new(reject::auth_required(v, true))),
-        }
+        self.authenticate(head)?;
         let bad_target = |e| Box::new(reject::bad_target(v, e, head.target.as_bytes()));
         let (authority, kind) = if connect {
             let authority = target::parse_authority(&head.target).map_err(bad_target)?;
@@ -90,10 +88,16 @@ impl Connection {
             let request = upstream_request(head, &uri, body);
             (uri.authority, Kind::Forward(request))
         };
-        let port = connect.then_some(authority.port);
-        policy::check_target(&self.settings, &authority.host, port).map_err(|d| {
+        let route = if connect {
+            Route::Tunnel
+        } else {
+            Route::Forward
+        };
+        let passed = policy::check_target(&self.settings, &authority.host, authority.port, route)
+            .map_err(|d| {
             Box::new(match d {
                 TargetDenied::Port(p) => reject::port_denied(v, p),
+                TargetDenied::ForwardPort(p) => reject::forward_port_denied(v, p),
                 TargetDenied::DeniedHost | TargetDenied::NotAllowedHost => {
                     reject::host_denied(v, &authority.host.to_string())
                 }
@@ -103,7 +107,37 @@ impl Connection {
             version: v,
             authority,
             kind,
+            allowed_by_name: passed.allowed_by_name,
         })
+    }
+
+    /// Checks Proxy-Authorization, keeping the book of wrong passwords. A
+    /// blocked client address gets 429 whatever it sends (so a block cannot
+    /// be used to test passwords), and its wrong guesses still count.
+    fn authenticate(&self, head: &RequestHead) -> Result<(), Box<Response>> {
+        let Some(expected) = self.settings.auth.as_ref() else {
+            return Ok(());
+        };
+        let v = head.version;
+        let client = self.client.ip();
+        let throttle = &self.shared.throttle;
+        let now = self.accepted_at + self.now;
+        let check = policy::check_auth(Some(expected), head);
+        let standing = match check {
+            AuthCheck::Wrong => throttle.failed(&self.settings.auth_throttle, client, now),
+            AuthCheck::Ok | AuthCheck::Missing => throttle.standing(client, now),
+        };
+        match (check, standing) {
+            (_, Standing::Blocked { retry_after }) => {
+                Err(Box::new(reject::auth_throttled(v, retry_after)))
+            }
+            (AuthCheck::Ok, Standing::Clear) => {
+                throttle.passed(client);
+                Ok(())
+            }
+            (AuthCheck::Missing, Standing::Clear) => Err(Box::new(reject::auth_required(v, false))),
+            (AuthCheck::Wrong, Standing::Clear) => Err(Box::new(reject::auth_required(v, true))),
+        }
     }
 
     /// Sends the plan on its way: over the held upstream connection when it
@@ -139,30 +173,46 @@ impl Connection {
     }
 
     /// Keeps the addresses policy allows (at most [`MAX_ADDRESSES_TRIED`]),
-    /// or refuses when none is left.
+    /// or refuses when none is left, for the most telling reason found.
     pub(super) fn check_addresses(&mut self, plan: Box<Plan>, ips: &[IpAddr]) {
         let mut allowed = Vec::new();
-        let mut looped = false;
+        let mut refused: Option<(AddressDenied, IpAddr)> = None;
         for ip in ips {
             let addr = SocketAddr::new(*ip, plan.authority.port);
-            match policy::check_address(&self.settings, addr, self.listener) {
+            let verdict = self.shared.with_host_addrs(|host_addrs| {
+                let dest = Destination {
+                    host: &plan.authority.host,
+                    addr,
+                    listener: self.listener,
+                    host_addrs,
+                };
+                policy::check_address(&self.settings, dest, plan.allowed_by_name)
+            });
+            match verdict {
                 Ok(()) => allowed.push(addr),
                 Err(reason) => {
-                    let loop_detected = reason == AddressDenied::Loop;
-                    looped |= loop_detected;
-                    self.emit(Event::AddressDenied {
-                        addr,
-                        loop_detected,
-                    });
+                    self.emit(Event::AddressDenied { addr, reason });
+                    // A loop outranks every other reason: it is certainly a mistake.
+                    if refused.is_none() || reason == AddressDenied::Loop {
+                        refused = Some((reason, *ip));
+                    }
                 }
             }
         }
         allowed.truncate(MAX_ADDRESSES_TRIED);
         let Some(&first) = allowed.first() else {
-            let response = if looped {
-                reject::loop_detected(plan.version)
-            } else {
-                reject::address_prohibited(plan.version, &plan.authority.host.to_string())
+            let v = plan.version;
+            let host = plan.authority.host.to_string();
+            let response = match refused {
+                Some((AddressDenied::Loop, _)) => reject::loop_detected(v),
+                Some((AddressDenied::DeniedHost | AddressDenied::NotAllowedHost, _)) => {
+                    reject::host_denied(v, &host)
+                }
+                Some((AddressDenied::Metadata, ip)) => reject::metadata_prohibited(v, ip),
+                Some((AddressDenied::Rebinding, ip)) => reject::rebinding(v, &host, ip),
+                Some((AddressDenied::Internal, _)) | None => {
+                    reject::address_prohibited(v, &host, !self.settings.listen_is_loopback())
+                }
             };
             return self.refuse(response, CloseReason::Rejected);
         };
@@ -182,6 +232,7 @@ impl Connection {
             version,
             authority,
             kind,
+            ..
         } = plan;
         match kind {
             Kind::Tunnel => {

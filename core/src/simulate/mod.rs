@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::connection::{Action, Answer, Connection, Side, TunnelEnd, READ_SIZE};
+use crate::connection::{Action, Answer, Connection, Shared, Side, TunnelEnd, READ_SIZE};
 use crate::display::RecordText;
 use crate::log::{ConnectionRecord, LogEvent};
 use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
 use crate::reject;
 use crate::response::After;
+use crate::settings::MAX_AUTH_FAILURES;
 use crate::tls;
 
 pub use replay::{fragment, link_for, scenario_for, SimulatorLink};
@@ -87,7 +88,17 @@ pub fn simulate_in_chunks(scenario: &Scenario, chunk: usize) -> Transcript {
     let settings = Arc::new(scenario.settings.clone());
     let listener = scenario.listener.unwrap_or(settings.listen);
     let client = scenario.client.unwrap_or(DEFAULT_CLIENT);
-    let mut conn = Connection::new(settings.clone(), client, listener).with_trace();
+    let shared = Arc::new(Shared::new());
+    shared.set_host_addrs(scenario.host_addrs.clone());
+    // Bounded: a typed count beyond what any throttle setting reacts to changes nothing.
+    for _ in 0..scenario.auth_failures.min(MAX_AUTH_FAILURES * 2) {
+        shared
+            .throttle
+            .failed(&settings.auth_throttle, client.ip(), Duration::ZERO);
+    }
+    let mut conn = Connection::new(settings.clone(), client, listener)
+        .with_shared(shared, Duration::ZERO)
+        .with_trace();
     let mut run = Run {
         scenario,
         chunk: chunk.max(1),

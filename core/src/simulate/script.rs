@@ -184,6 +184,15 @@ pub struct Scenario {
     /// The address the client reached; defaults to `settings.listen`. (A
     /// proxy listening on 0.0.0.0 is reached at one concrete address.)
     pub listener: Option<SocketAddr>,
+    /// This machine's interface addresses, as the engine lists them: they
+    /// count as internal, and when listening on every interface a request
+    /// to any of them at the proxy's port would loop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_addrs: Vec<IpAddr>,
+    /// Wrong proxy passwords this client's address sent just before (within
+    /// `auth_throttle.window`), as if from earlier connections.
+    #[serde(skip_serializing_if = "is_default")]
+    pub auth_failures: u32,
     /// DNS outcome.
     pub dns: DnsScript,
     /// TCP connect outcome, for every attempt.

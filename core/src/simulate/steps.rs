@@ -69,10 +69,9 @@ pub fn step_for(e: &LogEvent) -> Option<Step> {
             Dns, Burrow, format!("lookup failed: {}", failure.describe()),
             "No address: Burrow cannot reach the destination.".to_string(),
         ),
-        Event::AddressDenied { addr, loop_detected } => (
+        Event::AddressDenied { addr, reason } => (
             Burrow, Burrow, format!("refuse {addr}"),
-            if *loop_detected { "The address is Burrow's own listener.".to_string() }
-            else { "The address is loopback, private or link-local, which the settings do not allow.".to_string() },
+            reason.describe().to_string(),
         ),
         Event::Connecting { addr } => (
             Burrow, Server, format!("SYN → {addr}"),

@@ -40,6 +40,8 @@ fn one_request(d: &mut Dice) -> String {
     let host = *d.pick(&[
         "example.com",
         "a.test",
+        "app.localhost",
+        "nas.lan",
         "192.0.2.7",
         "[2001:db8::5]",
         "x.example",
@@ -153,6 +155,9 @@ fn scenario(d: &mut Dice) -> Scenario {
         settings.limits.headers = 16;
         settings.limits.head_bytes = 2048;
     }
+    if d.chance(10) {
+        settings.local_hosts = vec!["*.example".into()];
+    }
     let mut request = one_request(d);
     if d.chance(30) {
         request.push_str(&one_request(d));
@@ -182,6 +187,11 @@ fn scenario(d: &mut Dice) -> Scenario {
                 "127.0.0.1".parse().expect("an address"),
                 "192.0.2.9".parse().expect("an address"),
             ]),
+            // Internal only: rebinding unless the name is local or listed.
+            2 => DnsScript::Resolves(vec![d
+                .pick(&["10.0.0.1", "::ffff:192.168.1.1", "169.254.169.254"])
+                .parse()
+                .expect("an address")]),
             _ => DnsScript::default(),
         },
         connect: match d.below(6) {

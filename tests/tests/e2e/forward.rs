@@ -75,7 +75,7 @@ async fn keep_alive_reuses_one_upstream_connection() {
     let origin = HttpOrigin::start(ok("again")).await;
     let net = Arc::new(ScriptedNet::to_origin(origin.addr()));
     let mut proxy = Proxy::with_resolver(settings(), net.clone()).await;
-    let o = format!("origin.test:{}", origin.addr().port());
+    let o = format!("origin.localhost:{}", origin.addr().port());
     let mut client = Client::connect(proxy.addr).await;
     let me = client.local_addr();
     for path in ["/one", "/two"] {
@@ -103,7 +103,7 @@ async fn keep_alive_reuses_one_upstream_connection() {
     assert!(seen.iter().all(|r| r.connection == 0));
     assert_eq!(
         net.lookups(),
-        ["origin.test"],
+        ["origin.localhost"],
         "the second request skips DNS"
     );
     drop(client);
@@ -341,7 +341,7 @@ async fn a_different_authority_gets_a_new_upstream_connection() {
     let proxy = Proxy::with_resolver(settings(), net).await;
     let port = origin.addr().port();
     let mut client = Client::connect(proxy.addr).await;
-    for host in ["a.test", "b.test"] {
+    for host in ["a.localhost", "b.localhost"] {
         client
             .send(format!(
                 "GET http://{host}:{port}/ HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"

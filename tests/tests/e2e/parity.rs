@@ -8,7 +8,7 @@ use burrow_core::conformance;
 use burrow_core::simulate::{simulate, ClientEnd, Scenario, Transcript};
 use burrow_core::After;
 use burrow_proxy::Engine;
-use burrow_tests::{latin1, Client, Ending, HttpOrigin, Proxy, ScriptedNet};
+use burrow_tests::{latin1, Client, Ending, HttpOrigin, Proxy, ScriptedNet, StaticInterfaces};
 
 /// What the engine did with a scenario, beside what the simulator says.
 pub struct Played {
@@ -97,8 +97,13 @@ pub async fn play(scenario: &Scenario) -> Played {
     // `settings.listen`); it serves on the real loopback listener.
     let engine = Engine::new(settings)
         .with_resolver(net.clone())
-        .with_connector(net);
+        .with_connector(net)
+        .with_interfaces(Arc::new(StaticInterfaces(scenario.host_addrs.clone())));
     let proxy = Proxy::serve(engine).await;
+    // The simulator is told of earlier wrong passwords; the engine hears them.
+    for _ in 0..scenario.auth_failures {
+        fail_login(proxy.addr).await;
+    }
     // The simulator is told the real listener (the loop check needs it), and
     // `${LISTEN}` in the client's bytes becomes it.
     let scenario = conformance::at_listener(scenario, proxy.addr);
@@ -147,6 +152,15 @@ pub async fn play(scenario: &Scenario) -> Played {
         connection: client,
         _proxy: proxy,
     }
+}
+
+/// One connection that sends a wrong proxy password and reads the answer.
+async fn fail_login(proxy: std::net::SocketAddr) {
+    let mut client = Client::connect(proxy).await;
+    client
+        .send_lossy(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic bm9ib2R5Om5vdGhpbmc=\r\n\r\n")
+        .await;
+    client.read_until_closed(1).await;
 }
 
 /// Scenario text to bytes: each char is one byte.
