@@ -9,7 +9,8 @@ use crate::head::{Field, HeadParse, RequestHead, Version};
 use crate::log::{CloseReason, Event};
 use crate::policy::{self, AddressDenied, AuthCheck, TargetDenied};
 use crate::reject;
-use crate::response::{escape, Response};
+use crate::escape::PeerText;
+use crate::response::Response;
 use crate::target::{self, Authority, Host};
 
 use super::trace::RequestView;
@@ -53,8 +54,8 @@ impl Connection {
 
     fn on_head(&mut self, head: &RequestHead) {
         self.emit(Event::Request {
-            method: escape(head.method.as_bytes()),
-            target: escape(head.target.as_bytes()),
+            method: PeerText::new(head.method.as_bytes()),
+            target: PeerText::new(head.target.as_bytes()),
             version: head.version,
         });
         if self.trace.is_some() {
