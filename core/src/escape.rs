@@ -49,7 +49,11 @@ pub fn is_escaped(text: &str) -> bool {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'\\' {
-            let hex = |j: usize| bytes.get(j).is_some_and(|d| matches!(d, b'0'..=b'9' | b'a'..=b'f'));
+            let hex = |j: usize| {
+                bytes
+                    .get(j)
+                    .is_some_and(|d| matches!(d, b'0'..=b'9' | b'a'..=b'f'))
+            };
             if bytes.get(i + 1) != Some(&b'x') || !hex(i + 2) || !hex(i + 3) {
                 return false;
             }
@@ -207,7 +211,10 @@ mod tests {
     fn every_byte_comes_out_printable_and_free_of_markup() {
         let all: Vec<u8> = (0..=255).collect();
         let out = escape(&all);
-        assert!(out.bytes().all(|b| printable(b) && !b"<>&".contains(&b)), "{out}");
+        assert!(
+            out.bytes().all(|b| printable(b) && !b"<>&".contains(&b)),
+            "{out}"
+        );
         assert!(is_escaped(&out));
     }
 
@@ -223,7 +230,10 @@ mod tests {
 
     #[test]
     fn header_values_stay_on_one_line() {
-        assert_eq!(header_value("x\r\nSet-Cookie: a"), "x\\x0d\\x0aSet-Cookie: a");
+        assert_eq!(
+            header_value("x\r\nSet-Cookie: a"),
+            "x\\x0d\\x0aSet-Cookie: a"
+        );
         assert_eq!(header_value("Basic realm=\"b\""), "Basic realm=\"b\"");
         assert_eq!(header_value("< > or é"), "< > or \\xc3\\xa9");
     }

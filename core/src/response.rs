@@ -462,15 +462,30 @@ mod tests {
         let text = String::from_utf8(r.bytes).unwrap();
         let (head, _) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.lines().all(|l| !l.starts_with("Set-Cookie")), "{head}");
-        assert!(head.bytes().all(|b| b == b'\r' || b == b'\n' || (b' '..=b'~').contains(&b)));
+        assert!(head
+            .bytes()
+            .all(|b| b == b'\r' || b == b'\n' || (b' '..=b'~').contains(&b)));
         let escaped = "x\\\\x1b[31m\\\\x0d\\\\x0aSet-Cookie: a=b\\\\xc3\\\\xa9\\\\\\\"";
         assert!(
-            head.contains(&format!("next-hop=\"{escaped}\"; details=\"{escaped}\"\r\n")),
+            head.contains(&format!(
+                "next-hop=\"{escaped}\"; details=\"{escaped}\"\r\n"
+            )),
             "{head}"
         );
-        assert!(head.contains("\r\nProxy-Authenticate: x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\"\r\n"), "{head}");
-        assert_eq!(r.proxy_status[2].value, "x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\"");
-        assert!(r.proxy_status_field.bytes().all(|b| (b' '..=b'~').contains(&b)));
+        assert!(
+            head.contains(
+                "\r\nProxy-Authenticate: x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\"\r\n"
+            ),
+            "{head}"
+        );
+        assert_eq!(
+            r.proxy_status[2].value,
+            "x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\""
+        );
+        assert!(r
+            .proxy_status_field
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b)));
     }
 
     #[test]

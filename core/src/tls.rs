@@ -440,7 +440,14 @@ mod tests {
         let h = parsed(&captured());
         assert_eq!((h.sni.as_deref(), h.ech), (Some("example.com"), false));
         assert_eq!(
-            (h.alpn.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(","), h.version.as_str()),
+            (
+                h.alpn
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                h.version.as_str()
+            ),
             ("h2,http/1.1".into(), "TLS 1.3")
         );
         assert_eq!(

@@ -49,7 +49,10 @@ fn assert_inert(what: &str, text: &str, lines_ok: bool) {
             "{what}: {c:?} in {text:?}"
         );
     }
-    assert!(!text.contains('<') && !text.contains('>'), "{what}: {text:?}");
+    assert!(
+        !text.contains('<') && !text.contains('>'),
+        "{what}: {text:?}"
+    );
 }
 
 #[test]
@@ -170,7 +173,10 @@ fn the_json_log_carries_hostile_text_escaped() {
         }
     }
     let record = serde_json::to_string(&forward.record).unwrap();
-    assert!(record.contains("\"reason\":\"OK \\\\x3cscript\\\\x3e\\\\x26\""), "{record}");
+    assert!(
+        record.contains("\"reason\":\"OK \\\\x3cscript\\\\x3e\\\\x26\""),
+        "{record}"
+    );
     assert_inert("record", &record, false);
 }
 
@@ -181,7 +187,11 @@ fn the_simulator_transcript_shows_hostile_text_escaped() {
     assert_eq!(t.record.sni.as_deref(), Some(HOSTILE_SNI_ESCAPED));
     let json = serde_json::to_value(&t).unwrap();
     assert_no_raw_peer_text("tunnel", &json, &wire);
-    let note = t.steps.iter().find(|s| s.label == "TLS ClientHello").unwrap();
+    let note = t
+        .steps
+        .iter()
+        .find(|s| s.label == "TLS ClientHello")
+        .unwrap();
     assert!(note.note.contains(HOSTILE_SNI_ESCAPED), "{}", note.note);
 
     let t = simulate(&hostile_forward());

@@ -633,7 +633,10 @@ mod tests {
         let json = serde_json::to_string(&b.rows[0]).unwrap();
         let escaped = "x\\\\x1b[31m\\\\x0d\\\\x0aFORGED \\\\x3cimg src=x\\\\x3e\\\\xc3\\\\xa9";
         for field in ["method", "target", "sni"] {
-            assert!(json.contains(&format!("\"{field}\":\"{escaped}\"")), "{field}: {json}");
+            assert!(
+                json.contains(&format!("\"{field}\":\"{escaped}\"")),
+                "{field}: {json}"
+            );
         }
         // What the page puts in the table: nothing but printable ASCII and
         // the core's own words, no markup, no control, no forged line.
@@ -643,7 +646,11 @@ mod tests {
             let text = row[field].as_str().unwrap();
             assert!(text.chars().all(|c| (' '..='~').contains(&c)), "{text:?}");
         }
-        assert!(row["alpn"][0].as_str().unwrap().chars().all(|c| (' '..='~').contains(&c)));
+        assert!(row["alpn"][0]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| (' '..='~').contains(&c)));
     }
 
     #[test]

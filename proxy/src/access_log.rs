@@ -281,7 +281,8 @@ mod tests {
         assert_eq!(line.lines().count(), 1, "{line}");
         // Only the log's own arrows are beyond ASCII; no control at all.
         assert!(
-            line.chars().all(|c| (' '..='~').contains(&c) || c == '↑' || c == '↓'),
+            line.chars()
+                .all(|c| (' '..='~').contains(&c) || c == '↑' || c == '↓'),
             "{line:?}"
         );
         assert!(
@@ -289,7 +290,10 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" sni=a\\x1b[31m\\x0d\\x0a2026-"), "{line}");
-        assert!(line.ends_with("\\xc3\\xa9\\x3cb\\x3e tls=sni-mismatch"), "{line}");
+        assert!(
+            line.ends_with("\\xc3\\xa9\\x3cb\\x3e tls=sni-mismatch"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::body::{payload_len, BodyError, BodyReader, BodyWriter};
+use crate::escape::PeerText;
 use crate::forward::{client_head, interim, ForwardRequest, Interim, CONTINUE};
 use crate::framing::{response_ends_connection, response_framing, BadResponseFraming};
 use crate::head::{connection_has, Version};
@@ -12,7 +13,6 @@ use crate::log::{CloseReason, Event};
 use crate::origin::{ResponseError, ResponseParse, ResponseReader};
 use crate::outcome::UpstreamFailure;
 use crate::reject;
-use crate::escape::PeerText;
 use crate::settings::{secs, Settings};
 use crate::target::Authority;
 

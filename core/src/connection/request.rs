@@ -3,13 +3,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::escape::PeerText;
 use crate::forward::{upstream_request, ForwardRequest};
 use crate::framing::request_framing;
 use crate::head::{Field, HeadParse, RequestHead, Version};
 use crate::log::{CloseReason, Event};
 use crate::policy::{self, AddressDenied, AuthCheck, TargetDenied};
 use crate::reject;
-use crate::escape::PeerText;
 use crate::response::Response;
 use crate::target::{self, Authority, Host};
 

@@ -6,11 +6,11 @@
 use serde::Serialize;
 
 use crate::display::StatusClass;
+use crate::escape::{escape, PeerText};
 use crate::forward::{ClientHead, ForwardRequest};
 use crate::head::{RequestHead, Version};
 use crate::origin::ResponseHead;
 use crate::reject;
-use crate::escape::{escape, PeerText};
 use crate::response::{After, ProxyError, ProxyStatusParam, Response, Rule};
 use crate::target::Authority;
 
