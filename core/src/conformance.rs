@@ -123,18 +123,18 @@ impl Vector {
 /// becomes that address, `${PORT}` its port, and it becomes the scenario's listener.
 pub fn at_listener(scenario: &Scenario, listener: SocketAddr) -> Scenario {
     let mut s = scenario.clone();
-    let addr = listener.to_string();
-    let port = listener.port().to_string();
-    let fill = |text: &str| {
-        text.replace(LISTEN_PLACEHOLDER, &addr)
-            .replace(PORT_PLACEHOLDER, &port)
-    };
-    s.request = fill(&s.request);
+    s.request = fill_placeholders(&s.request, listener);
     for later in &mut s.later {
-        *later = fill(later);
+        *later = fill_placeholders(later, listener);
     }
     s.listener = Some(listener);
     s
+}
+
+/// `text` with `${LISTEN}` replaced by `listener` and `${PORT}` by its port.
+pub fn fill_placeholders(text: &str, listener: SocketAddr) -> String {
+    text.replace(LISTEN_PLACEHOLDER, &listener.to_string())
+        .replace(PORT_PLACEHOLDER, &listener.port().to_string())
 }
 
 /// A response split into its parts.

@@ -52,6 +52,7 @@ pub mod chunked;
 pub mod conformance;
 pub mod connection;
 pub mod display;
+pub mod escape;
 pub mod forward;
 pub mod framing;
 pub mod head;
@@ -68,5 +69,6 @@ pub mod target;
 pub mod tls;
 
 pub use connection::{Action, Connection};
+pub use escape::PeerText;
 pub use response::{After, ProxyError, Response};
 pub use settings::Settings;

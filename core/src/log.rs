@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::escape::PeerText;
 use crate::head::Version;
 use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
 use crate::policy::AddressDenied;
@@ -26,16 +27,17 @@ pub enum Event {
     },
     /// A complete request head was read.
     Request {
-        /// The method.
-        method: String,
-        /// The request target as sent (escaped).
-        target: String,
+        /// The method, escaped.
+        method: PeerText,
+        /// The request target as sent, escaped.
+        target: PeerText,
         /// The HTTP version.
         version: Version,
     },
     /// A DNS lookup started.
     Resolving {
-        /// The name looked up.
+        /// The name looked up: a host name that passed the target checks
+        /// (letters, digits, `-`, `_` and dots), so nothing to escape.
         host: String,
     },
     /// The lookup answered.
@@ -87,10 +89,10 @@ pub enum Event {
     },
     /// A forwarded request was sent upstream.
     Forwarded {
-        /// Method.
-        method: String,
-        /// Origin-form target.
-        path: String,
+        /// Method, escaped.
+        method: PeerText,
+        /// Origin-form target, escaped.
+        path: PeerText,
     },
     /// A 1xx went to the client: Burrow's own `100 Continue`, or the origin's relayed.
     Interim {
@@ -101,8 +103,8 @@ pub enum Event {
     OriginResponded {
         /// The origin's status.
         status: u16,
-        /// The origin's reason phrase (escaped).
-        reason: String,
+        /// The origin's reason phrase, escaped.
+        reason: PeerText,
     },
     /// The origin failed to answer a forwarded request.
     UpstreamFailed {
@@ -113,10 +115,10 @@ pub enum Event {
     Tls {
         /// SNI compared with the CONNECT host.
         check: SniCheck,
-        /// The SNI, if any.
-        sni: Option<String>,
-        /// ALPN protocols offered.
-        alpn: Vec<String>,
+        /// The SNI, if any, escaped.
+        sni: Option<PeerText>,
+        /// ALPN protocols offered, escaped.
+        alpn: Vec<PeerText>,
     },
     /// The first byte from the client went upstream.
     FirstByteUp,
@@ -216,10 +218,10 @@ pub struct ConnectionRecord {
     pub id: u64,
     /// Client address.
     pub client: Option<SocketAddr>,
-    /// Method of the latest request.
-    pub method: Option<String>,
-    /// Target of the latest request.
-    pub target: Option<String>,
+    /// Method of the latest request, escaped.
+    pub method: Option<PeerText>,
+    /// Target of the latest request, escaped.
+    pub target: Option<PeerText>,
     /// Version of the latest request.
     pub version: Option<Version>,
     /// Requests read on this connection (keep-alive forwarding may carry many).
@@ -230,8 +232,8 @@ pub struct ConnectionRecord {
     pub remote: Option<SocketAddr>,
     /// The status the client got (Burrow's or the origin's).
     pub status: Option<u16>,
-    /// The origin's reason phrase, when the status is the origin's.
-    pub reason: Option<String>,
+    /// The origin's reason phrase, escaped, when the status is the origin's.
+    pub reason: Option<PeerText>,
     /// The RFC 9209 error, if Burrow answered with one.
     pub error: Option<ProxyError>,
     /// The rule behind Burrow's own response.
@@ -246,10 +248,10 @@ pub struct ConnectionRecord {
     pub tunnel: bool,
     /// TLS SNI check.
     pub sni_check: Option<SniCheck>,
-    /// SNI seen in the ClientHello.
-    pub sni: Option<String>,
-    /// ALPN offered.
-    pub alpn: Vec<String>,
+    /// SNI seen in the ClientHello, escaped.
+    pub sni: Option<PeerText>,
+    /// ALPN offered, escaped.
+    pub alpn: Vec<PeerText>,
     /// Bytes client → server.
     pub bytes_up: u64,
     /// Bytes server → client.

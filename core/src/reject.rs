@@ -114,7 +114,7 @@ pub fn bad_host_field(version: Version, what: &'static str) -> Response {
 
 /// A request target that is not usable.
 pub fn bad_target(version: Version, error: TargetError, target: &[u8]) -> Response {
-    let shown = crate::response::escape(&target[..target.len().min(200)]);
+    let shown = crate::escape::escape(&target[..target.len().min(200)]);
     let (id, why, spec) = match error {
         TargetError::NotAbsolute => ("not-a-proxy-request", "A proxy needs an absolute URL or CONNECT host:port to know where to go.", "RFC 9112 §3.2.2"),
         TargetError::AuthorityFormWithoutConnect => ("authority-form-without-connect", "The host:port form is only valid with CONNECT, and method names are case-sensitive.", "RFC 9112 §3.2.3, RFC 9110 §9.1"),
@@ -180,7 +180,7 @@ pub fn port_denied(version: Version, port: u16) -> Response {
 
 /// A host refused by `deny_hosts` / `allow_hosts`.
 pub fn host_denied(version: Version, host: &str) -> Response {
-    let shown = crate::response::escape(host.as_bytes());
+    let shown = crate::escape::escape(host.as_bytes());
     build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some("host is not allowed by the settings".into()),
         &format!("Burrow's settings do not allow {shown}.\nChange allow_hosts or deny_hosts to reach it.\n"),
         rule!("host-denied", "The destination host is refused by the configured allow or deny list.", "Burrow settings: allow_hosts, deny_hosts"))
@@ -188,7 +188,7 @@ pub fn host_denied(version: Version, host: &str) -> Response {
 
 /// An internal address while `private_destinations` keeps them out of reach.
 pub fn address_prohibited(version: Version, host: &str, shared: bool) -> Response {
-    let shown = crate::response::escape(host.as_bytes());
+    let shown = crate::escape::escape(host.as_bytes());
     let why = if shared {
         "which this proxy does not reach while it is shared beyond this machine.\nSet private_destinations to \"allow\" if that is intended."
     } else {
@@ -201,7 +201,7 @@ pub fn address_prohibited(version: Version, host: &str, shared: bool) -> Respons
 
 /// A public name resolved to an internal address: DNS rebinding.
 pub fn rebinding(version: Version, host: &str, addr: std::net::IpAddr) -> Response {
-    let shown = crate::response::escape(host.as_bytes());
+    let shown = crate::escape::escape(host.as_bytes());
     build(version, Status::Forbidden, ProxyError::DestinationIpProhibited, Some("name resolves to an internal address (DNS rebinding)".into()),
         &format!("{shown} resolved to {addr}, an address on this machine or its local network.\nA public name pointing inside is how DNS rebinding lets a web page reach your own services (the browser never sees the address, so it cannot stop it), so Burrow refuses it.\nIf {shown} is yours, add it to local_hosts (a name, *.domain, or a network such as 10.0.0.0/8). Names like localhost, *.local, *.home.arpa, *.internal, *.lan and single-label names are always allowed.\n"),
         rule!("dns-rebinding", "A name that is not local by definition or listed in local_hosts may not resolve to a loopback, private, link-local, shared or reserved address; literals follow private_destinations.", "WHATWG Fetch: local network access; dnsmasq --stop-dns-rebind; RFC 9209 §2.3.6"))
@@ -248,7 +248,7 @@ pub fn loop_detected(version: Version) -> Response {
 
 /// The DNS lookup failed.
 pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response {
-    let shown = crate::response::escape(host.as_bytes());
+    let shown = crate::escape::escape(host.as_bytes());
     let mut spec = match failure {
         DnsFailure::NoSuchHost => ResponseSpec {
             version, status: Status::BadGateway, error: Some(ProxyError::DnsError), details: None,
@@ -280,7 +280,7 @@ pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response
 
 /// The TCP connect failed for every allowed address.
 pub fn connect_failed(version: Version, authority: &str, failure: ConnectFailure) -> Response {
-    let shown = crate::response::escape(authority.as_bytes());
+    let shown = crate::escape::escape(authority.as_bytes());
     match failure {
         ConnectFailure::Refused => build(version, Status::BadGateway, ProxyError::ConnectionRefused, None,
             &format!("{shown} refused the connection: nothing is listening on that port.\nCheck the port, or whether the service is running.\n"),
@@ -304,7 +304,7 @@ pub fn upstream_failed(
     failure: UpstreamFailure,
     details: Option<&str>,
 ) -> Response {
-    let shown = crate::response::escape(authority.as_bytes());
+    let shown = crate::escape::escape(authority.as_bytes());
     let details = details.map(str::to_string);
     match failure {
         UpstreamFailure::Closed => build(version, Status::BadGateway, ProxyError::ConnectionTerminated, details,

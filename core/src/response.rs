@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::escape::{header_value, sf_string};
 use crate::head::Version;
 
 /// The name Burrow gives itself in `Proxy-Status` and `Via`.
@@ -336,7 +337,7 @@ impl ResponseSpec<'_> {
         let _ = write!(head, "Proxy-Status: {status_field}\r\n");
 
         for (k, v) in &self.fields {
-            let _ = write!(head, "{k}: {}\r\n", field_safe(v));
+            let _ = write!(head, "{k}: {}\r\n", header_value(v));
         }
         let success = self.status.is_success();
         // RFC 9110 §9.3.6: a 2xx to CONNECT has no framing fields and no body.
@@ -359,10 +360,8 @@ impl ResponseSpec<'_> {
             .enumerate()
             .map(|(i, (name, value))| ProxyStatusParam {
                 name,
-                value: value
-                    .chars()
-                    .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-                    .collect(),
+                // The value as a reader of the field gets it back.
+                value: header_value(&value),
                 meaning: param_meaning(name),
                 // The error type comes first when there is one.
                 detail: self.error.filter(|_| i == 0).map(ProxyError::meaning),
@@ -380,50 +379,6 @@ impl ResponseSpec<'_> {
             bytes,
         }
     }
-}
-
-/// A Structured Fields string: printable ASCII only, `"` and `\` escaped.
-fn sf_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Keeps a header value on one line of printable ASCII.
-fn field_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .collect()
-}
-
-/// Makes text taken from a request safe to put in a body or a log line:
-/// printable ASCII stays, everything else becomes `\xNN`, and `<`, `>`, `&`
-/// are escaped too so no browser could ever render it as markup.
-pub fn escape(text: &[u8]) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text {
-        match b {
-            b'<' | b'>' | b'&' | b'\\' => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-            b' '..=b'~' => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-    }
-    out
 }
 
 /// Response bytes are ASCII; serialise them as text so JSON stays readable,
@@ -495,13 +450,47 @@ mod tests {
     }
 
     #[test]
-    fn escaping() {
-        assert_eq!(
-            escape(b"a<script>\r\n\xff"),
-            "a\\x3cscript\\x3e\\x0d\\x0a\\xff"
+    fn text_cannot_break_out_of_proxy_status_or_a_field() {
+        let hostile = "x\x1b[31m\r\nSet-Cookie: a=b\u{e9}\\\"";
+        let r = ResponseSpec {
+            version: Version::Http11,
+            status: Status::BadRequest,
+            error: Some(ProxyError::HttpRequestError),
+            details: Some(hostile.into()),
+            params: vec![("next-hop", hostile.into())],
+            fields: vec![("Proxy-Authenticate", hostile.into())],
+            body: "bad\n",
+            rule: RULE,
+            after: After::Close,
+        }
+        .build();
+        let text = String::from_utf8(r.bytes).unwrap();
+        let (head, _) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.lines().all(|l| !l.starts_with("Set-Cookie")), "{head}");
+        assert!(head
+            .bytes()
+            .all(|b| b == b'\r' || b == b'\n' || (b' '..=b'~').contains(&b)));
+        let escaped = "x\\\\x1b[31m\\\\x0d\\\\x0aSet-Cookie: a=b\\\\xc3\\\\xa9\\\\\\\"";
+        assert!(
+            head.contains(&format!(
+                "next-hop=\"{escaped}\"; details=\"{escaped}\"\r\n"
+            )),
+            "{head}"
         );
-        assert_eq!(sf_string("a\u{7}b"), "\"a?b\"");
-        assert_eq!(field_safe("x\r\ny"), "x??y");
+        assert!(
+            head.contains(
+                "\r\nProxy-Authenticate: x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\"\r\n"
+            ),
+            "{head}"
+        );
+        assert_eq!(
+            r.proxy_status[2].value,
+            "x\\x1b[31m\\x0d\\x0aSet-Cookie: a=b\\xc3\\xa9\\\""
+        );
+        assert!(r
+            .proxy_status_field
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b)));
     }
 
     #[test]

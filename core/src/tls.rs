@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+use crate::escape::PeerText;
+
 /// What the first bytes of a tunnel say about the client's TLS handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,9 +25,9 @@ pub enum Peek {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientHello {
     /// SNI host_name, lowercased, without trailing dot, escaped like all peer text; None when the extension is absent.
-    pub sni: Option<String>,
+    pub sni: Option<PeerText>,
     /// ALPN protocol names in the client's order (e.g. "h2", "http/1.1"), escaped like all peer text.
-    pub alpn: Vec<String>,
+    pub alpn: Vec<PeerText>,
     /// True when an encrypted_client_hello extension (0xfe0d) is present: the SNI seen is then the outer (public) name.
     pub ech: bool,
     /// Highest TLS version offered, from supported_versions if present (e.g. "TLS 1.3"), else from legacy_version.
@@ -43,8 +45,8 @@ pub enum SniCheck {
     Match,
     /// The SNI names a different host than the CONNECT target (domain fronting or a misrouted client).
     Mismatch {
-        /// The SNI the client sent.
-        sni: String,
+        /// The SNI the client sent, escaped.
+        sni: PeerText,
     },
     /// A ClientHello without an SNI extension.
     NoSni,
@@ -52,8 +54,8 @@ pub enum SniCheck {
     NotTls,
     /// ECH is in use, so the real name is encrypted and only the outer (public) name is visible.
     Ech {
-        /// The outer SNI, usually the ECH provider's public name rather than the site.
-        outer: String,
+        /// The outer SNI, usually the ECH provider's public name rather than the site; escaped.
+        outer: PeerText,
     },
     /// The CONNECT target is an IP literal, where clients send no SNI, so there is nothing to compare.
     IpTarget,
@@ -143,7 +145,7 @@ pub fn check_sni(connect_host: &str, peek: &Peek) -> Option<SniCheck> {
         (Some(outer), true) => SniCheck::Ech {
             outer: outer.clone(),
         },
-        (Some(sni), false) if *sni == normalize_host(connect_host) => SniCheck::Match,
+        (Some(sni), false) if sni.as_str() == normalize_host(connect_host) => SniCheck::Match,
         (Some(sni), false) => SniCheck::Mismatch { sni: sni.clone() },
     })
 }
@@ -245,27 +247,31 @@ fn parse_hello(msg: &[u8]) -> Option<ClientHello> {
 }
 
 /// The first host_name entry of a ServerNameList (RFC 6066 §3); other name types are skipped.
-fn server_name(mut list: Reader) -> Option<Option<String>> {
+fn server_name(mut list: Reader) -> Option<Option<PeerText>> {
     let mut name = None;
     while !list.is_empty() {
         let (kind, entry) = (list.take(1)?[0], list.vec16()?);
         if kind == 0 && name.is_none() {
             // Peer text: escaped here, so no view or log line ever gets raw bytes.
-            name = Some(normalize_host(&crate::response::escape(entry.0)));
+            let mut raw = entry.0.to_ascii_lowercase();
+            if raw.last() == Some(&b'.') {
+                raw.pop();
+            }
+            name = Some(PeerText::new(&raw));
         }
     }
     // An empty name can match nothing and is forbidden; treat it like a bad length.
     (name.as_deref() != Some("")).then_some(name)
 }
 
-fn alpn_names(mut list: Reader) -> Option<Vec<String>> {
+fn alpn_names(mut list: Reader) -> Option<Vec<PeerText>> {
     let mut names = Vec::new();
     while !list.is_empty() {
         let name = list.vec8()?;
         if name.is_empty() {
             return None; // RFC 7301 §3.1: names are at least one byte
         }
-        names.push(crate::response::escape(name.0));
+        names.push(PeerText::new(name.0));
     }
     (!names.is_empty()).then_some(names)
 }
@@ -434,7 +440,14 @@ mod tests {
         let h = parsed(&captured());
         assert_eq!((h.sni.as_deref(), h.ech), (Some("example.com"), false));
         assert_eq!(
-            (h.alpn.join(","), h.version.as_str()),
+            (
+                h.alpn
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                h.version.as_str()
+            ),
             ("h2,http/1.1".into(), "TLS 1.3")
         );
         assert_eq!(

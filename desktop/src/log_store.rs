@@ -379,7 +379,8 @@ fn row(key: u64, record: &ConnectionRecord) -> Row {
 mod tests {
     use super::*;
     use burrow_core::log::CloseReason;
-    use burrow_core::ProxyError;
+    use burrow_core::tls::SniCheck;
+    use burrow_core::{PeerText, ProxyError};
 
     fn ev(id: u64, at_ms: u64, event: Event) -> LogEvent {
         LogEvent { id, at_ms, event }
@@ -601,6 +602,55 @@ mod tests {
         assert_eq!(v["text"]["status_class"], "none");
         assert_eq!(v["text"]["problem"], false);
         assert!(v.get("close_text").is_none() && v.get("error_meaning").is_none());
+    }
+
+    #[test]
+    fn rows_show_hostile_peer_text_escaped() {
+        // What a hostile client and ClientHello chose: a control sequence,
+        // a forged second line, markup and a look-alike letter.
+        let hostile: &[u8] = b"x\x1b[31m\r\nFORGED <img src=x>\xc3\xa9";
+        let mut s = LogStore::new(10);
+        s.apply(0, &accepted(1));
+        let events = [
+            Event::Request {
+                method: PeerText::new(hostile),
+                target: PeerText::new(hostile),
+                version: burrow_core::head::Version::Http11,
+            },
+            Event::Tls {
+                check: SniCheck::Mismatch {
+                    sni: PeerText::new(hostile),
+                },
+                sni: Some(PeerText::new(hostile)),
+                alpn: vec![PeerText::new(hostile)],
+            },
+        ];
+        for e in events {
+            s.apply(0, &ev(1, 11, e));
+        }
+        s.apply(0, &closed(1));
+        let b = s.take_batch().unwrap();
+        let json = serde_json::to_string(&b.rows[0]).unwrap();
+        let escaped = "x\\\\x1b[31m\\\\x0d\\\\x0aFORGED \\\\x3cimg src=x\\\\x3e\\\\xc3\\\\xa9";
+        for field in ["method", "target", "sni"] {
+            assert!(
+                json.contains(&format!("\"{field}\":\"{escaped}\"")),
+                "{field}: {json}"
+            );
+        }
+        // What the page puts in the table: nothing but printable ASCII and
+        // the core's own words, no markup, no control, no forged line.
+        assert!(!json.contains("\\u00") && !json.contains('<'), "{json}");
+        let row: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for field in ["method", "target", "sni"] {
+            let text = row[field].as_str().unwrap();
+            assert!(text.chars().all(|c| (' '..='~').contains(&c)), "{text:?}");
+        }
+        assert!(row["alpn"][0]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| (' '..='~').contains(&c)));
     }
 
     #[test]

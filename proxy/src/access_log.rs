@@ -69,12 +69,14 @@ pub fn text_line(r: &ConnectionRecord) -> String {
     let now = now_ms();
     let at = r.timings.closed.or(r.timings.accepted).unwrap_or(now);
     let dash = || "-".to_string();
+    // Method, target and SNI are `PeerText`: escaped in the core, so no
+    // control byte can recolour a terminal or start a forged line here.
     let mut line = format!(
         "{} {} {} {} {} ↑{} ↓{} {:.2} s {}",
         rfc3339(at),
         r.client.map_or_else(dash, |c| c.to_string()),
-        r.method.clone().unwrap_or_else(dash),
-        r.target.clone().unwrap_or_else(dash),
+        r.method.as_deref().unwrap_or("-"),
+        r.target.as_deref().unwrap_or("-"),
         r.status.map_or_else(dash, |s| s.to_string()),
         size(r.bytes_up),
         size(r.bytes_down),
@@ -155,6 +157,7 @@ mod tests {
     use super::*;
     use burrow_core::log::{CloseReason, Event};
     use burrow_core::response::{After, ProxyError};
+    use burrow_core::PeerText;
 
     fn ev(id: u64, at_ms: u64, event: Event) -> LogEvent {
         LogEvent { id, at_ms, event }
@@ -241,6 +244,69 @@ mod tests {
         assert!(
             line.ends_with("rejected error=connection_refused"),
             "{line}"
+        );
+    }
+
+    /// A connection whose peers chose hostile text: a target, an SNI and
+    /// an ALPN name that would recolour a terminal and forge a log line.
+    fn hostile_connection(log: &mut AccessLog) -> String {
+        let forged = b"\x1b[31m\r\n2026-11-27T10:00:00Z 10.0.0.1:1 CONNECT bank.test:443 200";
+        let events = [
+            Event::Request {
+                method: PeerText::new(b"CONNECT\x1b[2J"),
+                target: PeerText::new(&[b"example.com:443", &forged[..]].concat()),
+                version: burrow_core::head::Version::Http11,
+            },
+            Event::Tls {
+                check: SniCheck::Mismatch {
+                    sni: PeerText::new(&[b"a", &forged[..], b"\xc3\xa9<b>"].concat()),
+                },
+                sni: Some(PeerText::new(&[b"a", &forged[..], b"\xc3\xa9<b>"].concat())),
+                alpn: vec![PeerText::new(&forged[..])],
+            },
+            Event::Closed {
+                reason: CloseReason::ClientFin,
+            },
+        ];
+        let mut line = None;
+        for e in events {
+            line = log.apply(&ev(9, 0, e));
+        }
+        line.expect("a line once the connection closed")
+    }
+
+    #[test]
+    fn a_hostile_peer_cannot_recolour_or_forge_a_readable_line() {
+        let line = hostile_connection(&mut AccessLog::new(Format::Text));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        // Only the log's own arrows are beyond ASCII; no control at all.
+        assert!(
+            line.chars()
+                .all(|c| (' '..='~').contains(&c) || c == '↑' || c == '↓'),
+            "{line:?}"
+        );
+        assert!(
+            line.contains(" CONNECT\\x1b[2J example.com:443\\x1b[31m\\x0d\\x0a2026-"),
+            "{line}"
+        );
+        assert!(line.contains(" sni=a\\x1b[31m\\x0d\\x0a2026-"), "{line}");
+        assert!(
+            line.ends_with("\\xc3\\xa9\\x3cb\\x3e tls=sni-mismatch"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_hostile_peer_cannot_break_a_json_line() {
+        let line = hostile_connection(&mut AccessLog::new(Format::Json));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.chars().all(|c| (' '..='~').contains(&c)), "{line:?}");
+        // serde_json would write a raw control as \u00NN; there is none to write.
+        assert!(!line.contains("\\u00"), "{line}");
+        let record: ConnectionRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            record.alpn[0],
+            "\\x1b[31m\\x0d\\x0a2026-11-27T10:00:00Z 10.0.0.1:1 CONNECT bank.test:443 200"
         );
     }
 

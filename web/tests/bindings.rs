@@ -32,7 +32,7 @@ fn simulate(scenario: &Value) -> Result<Value, String> {
 }
 
 /// Splits a vector into the scenario JSON the bindings get and what to expect,
-/// with `${LISTEN}` replaced by the scenario's listen address.
+/// with `${LISTEN}` and `${PORT}` filled from the scenario's listen address.
 fn prepare(mut vector: Value) -> (String, Value, Expect) {
     let obj = vector.as_object_mut().expect("a vector is a JSON object");
     let name = obj
@@ -46,15 +46,15 @@ fn prepare(mut vector: Value) -> (String, Value, Expect) {
         .get("settings")
         .and_then(|s| s.get("listen"))
         .and_then(Value::as_str)
-        .map(String::from)
-        .unwrap_or_else(|| Settings::default().listen.to_string());
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| Settings::default().listen);
     if let Some(Value::String(request)) = obj.get_mut("request") {
-        *request = request.replace(conformance::LISTEN_PLACEHOLDER, &listen);
+        *request = conformance::fill_placeholders(request, listen);
     }
     if let Some(Value::Array(later)) = obj.get_mut("later") {
         for request in later.iter_mut() {
             if let Value::String(text) = request {
-                *text = text.replace(conformance::LISTEN_PLACEHOLDER, &listen);
+                *text = conformance::fill_placeholders(text, listen);
             }
         }
     }

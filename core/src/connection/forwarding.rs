@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::body::{payload_len, BodyError, BodyReader, BodyWriter};
+use crate::escape::PeerText;
 use crate::forward::{client_head, interim, ForwardRequest, Interim, CONTINUE};
 use crate::framing::{response_ends_connection, response_framing, BadResponseFraming};
 use crate::head::{connection_has, Version};
@@ -12,7 +13,6 @@ use crate::log::{CloseReason, Event};
 use crate::origin::{ResponseError, ResponseParse, ResponseReader};
 use crate::outcome::UpstreamFailure;
 use crate::reject;
-use crate::response::escape;
 use crate::settings::{secs, Settings};
 use crate::target::Authority;
 
@@ -98,8 +98,8 @@ impl Connection {
         reused: bool,
     ) {
         self.emit(Event::Forwarded {
-            method: escape(req.method.as_bytes()),
-            path: escape(req.path_and_query.as_bytes()),
+            method: PeerText::new(req.method.as_bytes()),
+            path: PeerText::new(req.path_and_query.as_bytes()),
         });
         let head = req.head_bytes();
         if self.trace.is_some() {
@@ -290,7 +290,7 @@ impl Connection {
                 && !response_ends_connection(framing, &head.headers);
             self.emit(Event::OriginResponded {
                 status: head.status,
-                reason: escape(&head.reason),
+                reason: PeerText::new(&head.reason),
             });
             self.record_origin_answer(&head, &client);
             self.send_client(client.bytes);

@@ -3,13 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::escape::PeerText;
 use crate::forward::{upstream_request, ForwardRequest};
 use crate::framing::request_framing;
 use crate::head::{Field, HeadParse, RequestHead, Version};
 use crate::log::{CloseReason, Event};
 use crate::policy::{self, AddressDenied, AuthCheck, Destination, Route, Standing, TargetDenied};
 use crate::reject;
-use crate::response::{escape, Response};
+use crate::response::Response;
 use crate::target::{self, Authority, Host};
 
 use super::trace::RequestView;
@@ -55,8 +56,8 @@ impl Connection {
 
     fn on_head(&mut self, head: &RequestHead) {
         self.emit(Event::Request {
-            method: escape(head.method.as_bytes()),
-            target: escape(head.target.as_bytes()),
+            method: PeerText::new(head.method.as_bytes()),
+            target: PeerText::new(head.target.as_bytes()),
             version: head.version,
         });
         if self.trace.is_some() {

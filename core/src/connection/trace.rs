@@ -6,11 +6,12 @@
 use serde::Serialize;
 
 use crate::display::StatusClass;
+use crate::escape::{escape, PeerText};
 use crate::forward::{ClientHead, ForwardRequest};
 use crate::head::{RequestHead, Version};
 use crate::origin::ResponseHead;
 use crate::reject;
-use crate::response::{escape, After, ProxyError, ProxyStatusParam, Response, Rule};
+use crate::response::{After, ProxyError, ProxyStatusParam, Response, Rule};
 use crate::target::Authority;
 
 use super::Connection;
@@ -19,9 +20,9 @@ use super::Connection;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RequestView {
     /// The method.
-    pub method: String,
+    pub method: PeerText,
     /// The target.
-    pub target: String,
+    pub target: PeerText,
     /// The version.
     pub version: Version,
     /// The fields in order (credentials masked).
@@ -44,8 +45,8 @@ impl RequestView {
             })
             .collect();
         RequestView {
-            method: escape(head.method.as_bytes()),
-            target: escape(head.target.as_bytes()),
+            method: PeerText::new(head.method.as_bytes()),
+            target: PeerText::new(head.target.as_bytes()),
             version: head.version,
             fields,
         }

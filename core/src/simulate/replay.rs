@@ -79,8 +79,8 @@ pub fn scenario_for(
     let client_tls = match &record.sni_check {
         None => ClientTls::Nothing,
         Some(SniCheck::Match) => ClientTls::MatchingSni,
-        Some(SniCheck::Mismatch { sni }) => ClientTls::Sni(sni.clone()),
-        Some(SniCheck::Ech { outer }) => ClientTls::Sni(outer.clone()),
+        Some(SniCheck::Mismatch { sni }) => ClientTls::Sni(sni.to_string()),
+        Some(SniCheck::Ech { outer }) => ClientTls::Sni(outer.to_string()),
         Some(SniCheck::NoSni | SniCheck::IpTarget) => ClientTls::NoSni,
         Some(SniCheck::NotTls | SniCheck::Malformed) => ClientTls::NotTls,
     };
@@ -89,7 +89,7 @@ pub fn scenario_for(
         // A reason phrase is only recorded for the origin's own statuses.
         (None, Some(status), Some(reason)) => OriginScript::Responds {
             status,
-            reason: reason.clone(),
+            reason: reason.to_string(),
             headers: vec![("Content-Length".into(), "0".into())],
             body: String::new(),
         },
@@ -133,7 +133,7 @@ mod tests {
     use crate::log::{CloseReason, Event};
     use crate::outcome::{ConnectFailure, DnsFailure, UpstreamFailure};
     use crate::simulate::simulate;
-    use crate::{After, ProxyError};
+    use crate::{After, PeerText, ProxyError};
 
     fn record(events: &[Event]) -> ConnectionRecord {
         let mut r = ConnectionRecord::new(1);
@@ -281,7 +281,7 @@ mod tests {
         let tls = |check, sni: Option<&str>| {
             let r = record(&[Event::Tls {
                 check,
-                sni: sni.map(String::from),
+                sni: sni.map(PeerText::from),
                 alpn: vec![],
             }]);
             scenario_for(&r, &Settings::default(), None).client_tls

@@ -70,7 +70,7 @@ fn unusable_values_and_bad_flags_exit_2() {
 }
 
 /// The running binary, killed (by its own handle) if a test ends early.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -80,7 +80,7 @@ impl Drop for Proc {
 }
 
 /// Starts the binary and a thread per output stream feeding lines to a channel.
-fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+pub(crate) fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
     let mut child = burrow(args).spawn().expect("starting burrow");
     let lines = |r: Box<dyn Read + Send>| {
         let (tx, rx) = mpsc::channel();

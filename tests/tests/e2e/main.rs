@@ -9,6 +9,7 @@
 mod cli;
 mod differential;
 mod errors;
+mod escaping;
 mod forward;
 mod lifecycle;
 mod parity;
