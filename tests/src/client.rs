@@ -97,6 +97,30 @@ impl Client {
         }
     }
 
+    /// Connects to `addr` from the loopback address `from` (any of
+    /// 127.0.0.0/8), so one test can be several clients as far as the
+    /// engine can tell.
+    pub async fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Client {
+        let socket = match from {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("a socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("bind the client's address");
+        let stream = timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect to the proxy");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        Client {
+            stream,
+            buf: Vec::new(),
+            ended: None,
+        }
+    }
+
     /// Our end's address (the engine logs it as the client).
     pub fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().expect("local address")

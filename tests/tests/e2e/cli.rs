@@ -61,6 +61,23 @@ fn a_missing_config_file_exits_2() {
 }
 
 #[test]
+fn a_setting_beyond_its_bound_exits_2_naming_it() {
+    // Once this printed "listening", then the accept task panicked.
+    let path = temp_file(
+        "huge.json",
+        "{\"listen\": \"127.0.0.1:0\", \"max_connections\": 2305843009213693952}",
+    );
+    let (code, err) = run(&["--config", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("max_connections is larger than Burrow accepts: at most 100000"),
+        "{err}"
+    );
+    assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
 fn unusable_values_and_bad_flags_exit_2() {
     let (code, err) = run(&["--connect-timeout", "-1"]);
     assert_eq!(code, 2, "{err}");
