@@ -207,3 +207,84 @@ async fn the_engine_serves_with_every_setting_at_its_bound() {
     // Still accepting and answering: nothing panicked along the way.
     assert_eq!(client.connect_response().await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_password_reaches_no_log_no_record_and_no_origin() {
+    use burrow_core::display::RecordText;
+    use burrow_core::log::ConnectionRecord;
+    use burrow_proxy::access_log::{AccessLog, Format};
+    use burrow_proxy::Engine;
+    use burrow_tests::{start, HttpOrigin};
+
+    let echo = Echo::start().await;
+    let origin = HttpOrigin::start(Default::default()).await;
+    let mut s = with_auth(AuthThrottleSettings::default());
+    s.forward_blocked_ports = "".parse().expect("an empty port list");
+    let engine = Engine::new(s);
+    let (running, mut events) = start(&engine).await;
+    let proxy = running.local_addr();
+    let o = origin.addr();
+    let mut clients = Vec::new();
+    for (token, request) in [
+        (
+            ALICE,
+            format!("CONNECT {} HTTP/1.1\r\nHost: {}\r\n", echo.addr, echo.addr),
+        ),
+        (
+            WRONG,
+            format!("CONNECT {} HTTP/1.1\r\nHost: {}\r\n", echo.addr, echo.addr),
+        ),
+        (
+            ALICE,
+            format!("GET http://{o}/p HTTP/1.1\r\nHost: {o}\r\nConnection: close\r\n"),
+        ),
+    ] {
+        let mut client = Client::connect(proxy).await;
+        client
+            .send(format!(
+                "{request}Proxy-Authorization: Basic {token}\r\n\r\n"
+            ))
+            .await;
+        client.connect_response().await;
+        client.shutdown_write().await;
+        clients.push(client.local_addr());
+    }
+    let mut seen = Vec::new();
+    for client in clients {
+        seen.extend(events.connection_log(client).await);
+    }
+    let mut text = AccessLog::new(Format::Text);
+    let mut json = AccessLog::new(Format::Json);
+    let mut records = std::collections::BTreeMap::new();
+    let mut everything = String::new();
+    for e in &seen {
+        everything.push_str(&serde_json::to_string(e).expect("events serialise"));
+        everything.extend(text.apply(e));
+        everything.extend(json.apply(e));
+        records
+            .entry(e.id)
+            .or_insert_with(|| ConnectionRecord::new(e.id))
+            .apply(e.at_ms, &e.event);
+    }
+    // What the desktop shows and exports: the records and their words.
+    for record in records.values() {
+        everything.push_str(&serde_json::to_string(record).expect("records serialise"));
+        everything
+            .push_str(&serde_json::to_string(&RecordText::of(record)).expect("rows serialise"));
+    }
+    assert!(
+        everything.contains("CONNECT"),
+        "the logs were written: {everything}"
+    );
+    for secret in ["s3cret", "guess", ALICE, WRONG] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked into {everything}"
+        );
+    }
+    let upstream = origin.received_at_least(1).await;
+    assert!(!burrow_tests::latin1(&upstream)
+        .to_ascii_lowercase()
+        .contains("proxy-authorization"));
+    running.stop().await;
+}
