@@ -81,6 +81,16 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// One key per client, for limits counted by client: its canonical
+/// address, and for IPv6 its /64, since one host usually holds a whole /64
+/// and could rotate through it.
+pub fn client_key(client: IpAddr) -> IpAddr {
+    match canonical(client) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 /// The kind of `ip`, judged on its [`canonical`] form.
 pub fn kind(ip: IpAddr) -> AddrKind {
     let ip = canonical(ip);

@@ -259,10 +259,13 @@ pub fn check(expect: &Expect, seen: Observed<'_>) -> Result<(), String> {
         ));
     };
     // The vectors describe the first final response; interim ones only count in `statuses`.
-    let first = all
+    let Some(first) = all
         .iter()
         .find(|r| !(100..200).contains(&r.status))
-        .unwrap_or(&all[0]);
+        .or(all.first())
+    else {
+        return Err("no response at all".into());
+    };
     if first.status != expected {
         problems.push(format!("status {} != expected {expected}", first.status));
     }

@@ -128,6 +128,13 @@ impl PeerText {
         PeerText(escape(bytes))
     }
 
+    /// The first `max` of the peer's `bytes`, escaped: what a log keeps of
+    /// text whose length only the peer limits (a 16 KiB target escapes to
+    /// 64 KiB, and a log holds thousands of them).
+    pub fn shown(bytes: &[u8], max: usize) -> PeerText {
+        PeerText::new(&bytes[..bytes.len().min(max)])
+    }
+
     /// The escaped text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -14,6 +14,14 @@ use crate::policy::AddressDenied;
 use crate::response::{After, ProxyError};
 use crate::tls::SniCheck;
 
+/// How many bytes of a request target events and records keep (escaped,
+/// at most four times as many characters).
+pub const SHOWN_TARGET: usize = 1024;
+
+/// How many bytes of a method, a forwarded path's method or an origin's
+/// reason phrase events keep.
+pub const SHOWN_SHORT: usize = 128;
+
 /// Something that happened to one client connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -27,10 +35,14 @@ pub enum Event {
     },
     /// A complete request head was read.
     Request {
-        /// The method, escaped.
+        /// The method, escaped (at most [`SHOWN_SHORT`] bytes of it).
         method: PeerText,
-        /// The request target as sent, escaped.
+        /// The request target as sent, escaped: at most [`SHOWN_TARGET`]
+        /// bytes of it, so a log's size does not depend on what peers send.
         target: PeerText,
+        /// The target's full length in bytes.
+        #[serde(default)]
+        target_len: usize,
         /// The HTTP version.
         version: Version,
     },
@@ -160,6 +172,12 @@ pub enum CloseReason {
     Shutdown,
     /// An IO error other than a reset.
     Error,
+    /// Closed to make room: the proxy was full, and this connection was
+    /// idle or had not authenticated.
+    Evicted,
+    /// Its last events were lost on the way to this log (the reader fell
+    /// behind); the engine said it is no longer open.
+    Unknown,
 }
 
 impl CloseReason {
@@ -175,6 +193,8 @@ impl CloseReason {
             CloseReason::Rejected => "rejected",
             CloseReason::Shutdown => "proxy stopped",
             CloseReason::Error => "error",
+            CloseReason::Evicted => "closed to make room",
+            CloseReason::Unknown => "closed (events lost)",
         }
     }
 }
@@ -220,8 +240,11 @@ pub struct ConnectionRecord {
     pub client: Option<SocketAddr>,
     /// Method of the latest request, escaped.
     pub method: Option<PeerText>,
-    /// Target of the latest request, escaped.
+    /// Target of the latest request, escaped, at most [`SHOWN_TARGET`] bytes of it.
     pub target: Option<PeerText>,
+    /// The full length of that target in bytes.
+    #[serde(default)]
+    pub target_len: usize,
     /// Version of the latest request.
     pub version: Option<Version>,
     /// Requests read on this connection (keep-alive forwarding may carry many).
@@ -287,10 +310,12 @@ impl ConnectionRecord {
             Event::Request {
                 method,
                 target,
+                target_len,
                 version,
             } => {
                 self.method = Some(method.clone());
                 self.target = Some(target.clone());
+                self.target_len = *target_len;
                 self.version = Some(*version);
                 self.requests += 1;
                 t.head = Some(at);
@@ -380,6 +405,7 @@ mod tests {
                 Event::Request {
                     method: "CONNECT".into(),
                     target: "a:443".into(),
+                    target_len: 5,
                     version: Version::Http11,
                 },
             ),

@@ -375,9 +375,14 @@ pub fn head_timeout() -> Response {
     )
 }
 
-/// Too many connections at once.
-pub fn over_capacity() -> Response {
-    build(Version::Http11, Status::ServiceUnavailable, ProxyError::ConnectionLimitReached, None,
-        "Burrow is serving as many connections as it is configured to (max_connections).\nTry again in a moment, or raise max_connections.\n",
-        rule!("connection-limit", "A server that is temporarily overloaded answers 503.", "RFC 9209 §2.3.11, RFC 9110 §15.6.4"))
+/// Too many connections at once, from everyone or from this client.
+pub fn over_capacity(refusal: crate::connection::Refusal) -> Response {
+    match refusal {
+        crate::connection::Refusal::Global => build(Version::Http11, Status::ServiceUnavailable, ProxyError::ConnectionLimitReached, None,
+            "Burrow is serving as many connections as it is configured to (max_connections), and every one of them is busy.\nTry again in a moment, or raise max_connections.\n",
+            rule!("connection-limit", "A server that is temporarily overloaded answers 503; idle connections are closed first to make room.", "RFC 9209 §2.3.11, RFC 9110 §15.6.4")),
+        crate::connection::Refusal::PerClient => build(Version::Http11, Status::ServiceUnavailable, ProxyError::ConnectionLimitReached, Some("too many connections from this address".into()),
+            "Your address already has as many busy connections as one client may (max_connections_per_client).\nTry again when some have finished, or raise max_connections_per_client.\n",
+            rule!("client-connection-limit", "One client may hold only its share of the proxy, so it cannot keep everyone else out.", "RFC 9209 §2.3.11, RFC 9110 §15.6.4")),
+    }
 }

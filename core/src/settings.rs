@@ -44,8 +44,14 @@ pub struct Settings {
     pub allow_open_lan: bool,
     /// Deadlines, in seconds.
     pub timeouts: Timeouts,
-    /// Most client connections served at once; beyond it clients get a 503.
+    /// Most client connections served at once. When it is reached, an idle
+    /// or silent connection is closed to make room; when all are busy,
+    /// newcomers get a 503. The engine lowers it to what the process's
+    /// descriptor limit allows (two per tunnel).
     pub max_connections: usize,
+    /// Most connections from one client address (an IPv6 client's /64),
+    /// so one client cannot hold every slot.
+    pub max_connections_per_client: usize,
     /// Size limits on a request head.
     pub limits: HeadLimits,
 }
@@ -225,6 +231,7 @@ impl Default for Settings {
             allow_open_lan: false,
             timeouts: Timeouts::default(),
             max_connections: 512,
+            max_connections_per_client: 128,
             limits: HeadLimits::default(),
         }
     }
@@ -290,8 +297,8 @@ impl fmt::Display for SettingsError {
                 f,
                 "listening on {addr} would let anyone on the network use this proxy: set a user and password (auth), listen on 127.0.0.1, or set allow_open_lan"
             ),
-            SettingsError::BadLimit("max_connections") => {
-                f.write_str("max_connections must be at least 1")
+            SettingsError::BadLimit(name @ ("max_connections" | "max_connections_per_client")) => {
+                write!(f, "{name} must be at least 1")
             }
             SettingsError::BadLimit(name) => write!(
                 f,
@@ -383,6 +390,12 @@ impl Settings {
                 MAX_HEADER_FIELDS,
             ),
             ("max_connections", self.max_connections, 1, MAX_CONNECTIONS),
+            (
+                "max_connections_per_client",
+                self.max_connections_per_client,
+                1,
+                MAX_CONNECTIONS,
+            ),
             (
                 "auth_throttle.failures",
                 throttle.failures as usize,

@@ -264,6 +264,10 @@ fn server_name(mut list: Reader) -> Option<Option<PeerText>> {
     (name.as_deref() != Some("")).then_some(name)
 }
 
+/// Most ALPN names kept: browsers offer two or three, and a log need not
+/// hold thousands of one-byte names from a crafted hello.
+pub const MAX_ALPN_KEPT: usize = 16;
+
 fn alpn_names(mut list: Reader) -> Option<Vec<PeerText>> {
     let mut names = Vec::new();
     while !list.is_empty() {
@@ -271,7 +275,9 @@ fn alpn_names(mut list: Reader) -> Option<Vec<PeerText>> {
         if name.is_empty() {
             return None; // RFC 7301 §3.1: names are at least one byte
         }
-        names.push(PeerText::new(name.0));
+        if names.len() < MAX_ALPN_KEPT {
+            names.push(PeerText::new(name.0));
+        }
     }
     (!names.is_empty()).then_some(names)
 }

@@ -554,7 +554,78 @@ fn garbage_never_panics_and_segmentation_never_matters() {
 
 #[test]
 fn over_capacity_answers_503_and_closes() {
-    let mut c = Connection::over_capacity(Arc::new(Settings::default()), client(), listener());
-    assert!(to_client(&mut c).starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
-    assert_eq!(c.poll(), Action::Close);
+    use burrow_core::connection::Refusal;
+    for (refusal, words) in [
+        (Refusal::Global, "max_connections"),
+        (Refusal::PerClient, "max_connections_per_client"),
+    ] {
+        let mut c =
+            Connection::over_capacity(Arc::new(Settings::default()), client(), listener(), refusal);
+        let answer = to_client(&mut c);
+        assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(answer.contains(words), "{answer}");
+        assert_eq!(c.poll(), Action::Close);
+    }
+}
+
+#[test]
+fn a_connection_says_how_willing_it_is_to_make_room() {
+    use burrow_core::connection::BUSY;
+    let auth = Settings {
+        auth: Some(burrow_core::settings::Credentials {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        }),
+        ..Settings::default()
+    };
+    let mut c = conn_with(auth);
+    assert_eq!(c.eviction_rank(), 3, "silent since the accept");
+    c.handle_client_data(ms(1), b"CONNECT a.example:443 HTTP/1.1\r\n");
+    assert_eq!(
+        c.eviction_rank(),
+        2,
+        "a first head from a client that has not authenticated"
+    );
+    let mut c = conn();
+    forwarding(
+        &mut c,
+        b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    );
+    assert_eq!(c.eviction_rank(), BUSY, "waiting for the origin");
+    c.handle_upstream_data(ms(5), b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    to_client(&mut c);
+    assert_eq!(c.eviction_rank(), 1, "idle between requests");
+    c.handle_evict(ms(6));
+    assert_eq!(closed_with(&mut c), Some(CloseReason::Evicted));
+}
+
+#[test]
+fn a_log_keeps_a_bounded_piece_of_a_long_target() {
+    use burrow_core::log::SHOWN_TARGET;
+    let mut c = conn_with(Settings {
+        limits: burrow_core::settings::HeadLimits {
+            request_line: 64 * 1024,
+            ..Default::default()
+        },
+        ..Settings::default()
+    });
+    let target = format!("http://example.com/{}", "<".repeat(16 * 1024));
+    c.handle_client_data(
+        ms(1),
+        format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
+    );
+    let request = events(&mut c).into_iter().find_map(|e| match e {
+        Event::Request {
+            target, target_len, ..
+        } => Some((target, target_len)),
+        _ => None,
+    });
+    let (shown, len) = request.expect("a Request event");
+    assert_eq!(len, target.len());
+    assert!(
+        shown.len() <= 4 * SHOWN_TARGET,
+        "{} bytes kept",
+        shown.len()
+    );
+    assert!(shown.starts_with("http://example.com/\\x3c"));
 }

@@ -615,6 +615,7 @@ mod tests {
             Event::Request {
                 method: PeerText::new(hostile),
                 target: PeerText::new(hostile),
+                target_len: hostile.len(),
                 version: burrow_core::head::Version::Http11,
             },
             Event::Tls {

@@ -1,28 +1,29 @@
-//! The accept loop: admits connections up to `max_connections`, hands the
-//! rest a core connection that refuses them (503), and on shutdown drains
-//! then cuts what is left.
+//! The accept loop: admits connections as the core's `Admissions` decide
+//! (closing an idle one to make room when a cap is reached), answers the
+//! rest a 503 from the core without holding their socket a moment longer,
+//! and on shutdown drains then cuts what is left.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use burrow_core::connection::Refusal;
 use burrow_core::connection::Shared;
 use burrow_core::settings::secs;
+use burrow_core::Action;
 use burrow_core::Connection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connection::{self, Ctx, LINGER};
 use crate::engine::{Counters, Engine};
 use crate::events::{next_id, now_ms, Emitter};
+use crate::slots::Slots;
 
 /// How long to pause accepting after a resource error such as EMFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// How long a refused client may take to read the 503 before the socket closes.
-const REFUSED_LINGER: Duration = Duration::from_millis(500);
 /// How often this machine's address list is read again (interfaces come and
 /// go with Wi-Fi, VPNs and containers).
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
@@ -56,9 +57,13 @@ pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
+    slots: Arc<Slots>,
 ) {
+    // Never admit more connections than there are descriptors for.
+    let mut settings = (*engine.settings).clone();
+    settings.max_connections = crate::descriptors::connection_cap(settings.max_connections);
     let ctx = Arc::new(Ctx {
-        settings: engine.settings.clone(),
+        settings: Arc::new(settings),
         resolver: engine.resolver.clone(),
         connector: engine.connector.clone(),
         events: engine.events.clone(),
@@ -68,7 +73,6 @@ pub(crate) async fn serve(
         cut: CancellationToken::new(),
     });
     let listen_addr = listener.local_addr().unwrap_or(engine.settings.listen);
-    let permits = Arc::new(Semaphore::new(engine.settings.max_connections));
     let mut near = Neighbourhood {
         shared: Arc::new(Shared::new()),
         epoch: Instant::now(),
@@ -83,7 +87,7 @@ pub(crate) async fn serve(
         match accepted {
             Ok((socket, peer)) => {
                 near.refresh(&engine);
-                admit(&ctx, &permits, &near, socket, peer, listen_addr);
+                admit(&ctx, &slots, &near, socket, peer, listen_addr);
             }
             Err(e) if is_per_connection(&e) => {
                 tracing::debug!(error = %e, "accept failed for one connection");
@@ -125,7 +129,7 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 fn admit(
     ctx: &Arc<Ctx>,
-    permits: &Arc<Semaphore>,
+    slots: &Arc<Slots>,
     near: &Neighbourhood,
     socket: TcpStream,
     peer: SocketAddr,
@@ -135,30 +139,45 @@ fn admit(
     let _ = socket.set_nodelay(true);
     // The exact address the client reached: loop detection compares against it.
     let local = socket.local_addr().unwrap_or(listen_addr);
-    let emitter = Emitter::new(next_id(), ctx.events.clone(), now_ms());
+    let id = next_id();
+    let emitter = Emitter::new(id, ctx.events.clone(), now_ms());
     let settings = ctx.settings.clone();
-    match permits.clone().try_acquire_owned() {
-        Ok(permit) => {
+    match slots.admit(&settings, id, peer.ip()) {
+        Ok(held) => {
             let conn = Connection::new(settings, peer, local)
                 .with_shared(near.shared.clone(), near.epoch.elapsed());
             let ctx2 = ctx.clone();
             ctx.tracker.spawn(async move {
                 let _open = ctx2.counters.open_connection();
-                connection::serve(ctx2.clone(), conn, socket, emitter, LINGER).await;
-                drop(permit);
+                connection::serve(ctx2.clone(), conn, socket, emitter, LINGER, held).await;
             });
         }
-        Err(_) => {
-            // Never queued: the core answers 503 and closes.
-            let conn = Connection::over_capacity(settings, peer, local);
-            let ctx2 = ctx.clone();
-            ctx.tracker.spawn(connection::serve(
-                ctx2,
-                conn,
-                socket,
-                emitter,
-                REFUSED_LINGER,
-            ));
-        }
+        Err(refusal) => refuse(settings, peer, local, refusal, socket, &emitter),
     }
+}
+
+/// Answers a refused client the core's 503 with whatever fits in the
+/// socket's send buffer right now (all of it, on a fresh socket) and closes
+/// at once: refusals cost no task and no descriptor time, so a connect
+/// flood cannot grow descriptors past the cap.
+fn refuse(
+    settings: Arc<burrow_core::Settings>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    refusal: Refusal,
+    socket: TcpStream,
+    emitter: &Emitter,
+) {
+    let mut conn = Connection::over_capacity(settings, peer, local, refusal);
+    while let Action::SendClient(bytes) = conn.poll() {
+        let _ = socket.try_write(&bytes);
+    }
+    // Unread request bytes would turn the close into a reset that can
+    // destroy the 503 in flight; take what has arrived.
+    let mut sink = [0u8; 4096];
+    while matches!(socket.try_read(&mut sink), Ok(n) if n > 0) {}
+    while let Some((at, event)) = conn.poll_event() {
+        emitter.emit(at, event);
+    }
+    drop(socket);
 }

@@ -186,6 +186,7 @@ mod tests {
             Event::Request {
                 method: "CONNECT".into(),
                 target: "example.com:443".into(),
+                target_len: 15,
                 version: burrow_core::head::Version::Http11,
             },
             Event::Responded {
@@ -255,6 +256,7 @@ mod tests {
             Event::Request {
                 method: PeerText::new(b"CONNECT\x1b[2J"),
                 target: PeerText::new(&[b"example.com:443", &forged[..]].concat()),
+                target_len: 15 + forged.len(),
                 version: burrow_core::head::Version::Http11,
             },
             Event::Tls {

@@ -8,10 +8,11 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_core::connection::{IoFailure, Stop};
+use burrow_core::connection::{IoFailure, Stop, BUSY};
 use burrow_core::log::LogEvent;
 use burrow_core::{Action, Connection, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,6 +26,7 @@ use crate::engine::Counters;
 use crate::events::Emitter;
 use crate::net::{self, BoxStream, Connector, Resolver};
 use crate::relay;
+use crate::slots::Held;
 
 /// Size of each read buffer (client and upstream): the core's read size.
 pub(crate) const READ_BUF: usize = burrow_core::connection::READ_SIZE;
@@ -63,8 +65,16 @@ pub(crate) async fn serve(
     client: TcpStream,
     emitter: Emitter,
     linger: Duration,
+    held: Held,
 ) {
+    let Held {
+        rank,
+        evicted,
+        guard: _slot,
+    } = held;
     let mut driver = Driver {
+        rank,
+        evicted,
         start: Instant::now(),
         ctx,
         conn,
@@ -81,6 +91,10 @@ pub(crate) async fn serve(
 
 /// The IO side of one connection.
 struct Driver {
+    /// Where the core's eviction rank is published for the accept loop.
+    rank: Arc<AtomicU8>,
+    /// Cancelled when the accept loop needs this slot.
+    evicted: CancellationToken,
     ctx: Arc<Ctx>,
     conn: Connection,
     /// The connection's time zero.
@@ -104,6 +118,7 @@ enum Io {
     Deadline,
     Drain,
     Cut,
+    Evict,
 }
 
 impl Driver {
@@ -124,7 +139,13 @@ impl Driver {
     async fn run(&mut self) {
         loop {
             self.flush_events();
-            match self.conn.poll() {
+            let action = self.conn.poll();
+            let rank = match action {
+                Action::Read { .. } => self.conn.eviction_rank(),
+                _ => BUSY,
+            };
+            self.rank.store(rank, Ordering::Relaxed);
+            match action {
                 Action::Read { client, upstream } => self.read(client, upstream).await,
                 Action::Resolve { host, port } => self.resolve(&host, port).await,
                 Action::Connect { addr } => self.connect(addr).await,
@@ -165,14 +186,20 @@ impl Driver {
                 upstream_buf,
                 ctx,
                 draining,
+                evicted,
                 ..
             } = self;
+            // Biased: bytes that arrived by the deadline are read before
+            // the deadline is acted on, so the answer never depends on
+            // which of two ready futures the runtime happened to pick.
             tokio::select! {
+                biased;
+                () = ctx.cut.cancelled() => Io::Cut,
                 r = socket.read(buf), if client => Io::Client(r),
                 r = read_upstream(up, upstream_buf), if upstream => Io::Upstream(r),
-                () = sleep_until(deadline) => Io::Deadline,
+                () = evicted.cancelled() => Io::Evict,
                 () = ctx.shutdown.cancelled(), if !*draining => Io::Drain,
-                () = ctx.cut.cancelled() => Io::Cut,
+                () = sleep_until(deadline) => Io::Deadline,
             }
         };
         let now = self.now();
@@ -195,6 +222,7 @@ impl Driver {
                 self.conn.handle_stop(now, Stop::Drain);
             }
             Io::Cut => self.conn.handle_stop(now, Stop::Cut),
+            Io::Evict => self.conn.handle_evict(now),
         }
     }
 

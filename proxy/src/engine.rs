@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accept;
 use crate::net::{Connector, Interfaces, Resolver, SystemInterfaces, SystemResolver, TcpConnector};
+use crate::slots::Slots;
 
 /// How many events a receiver may fall behind before it loses some.
 const EVENT_CAPACITY: usize = 4096;
@@ -89,16 +90,19 @@ impl Engine {
             .map_err(|source| StartError::Io { addr, source })?;
         let shutdown = CancellationToken::new();
         let counters = Arc::new(Counters::default());
+        let slots = Arc::new(Slots::default());
         let task = tokio::spawn(accept::serve(
             self.clone(),
             listener,
             shutdown.clone(),
             counters.clone(),
+            slots.clone(),
         ));
         tracing::info!(%local_addr, "listening");
         Ok(Running {
             local_addr,
             counters,
+            slots,
             shutdown,
             task: Some(task),
         })
@@ -112,6 +116,7 @@ impl Engine {
             listener,
             shutdown,
             Arc::new(Counters::default()),
+            Arc::new(Slots::default()),
         )
         .await;
     }
@@ -131,6 +136,7 @@ impl std::fmt::Debug for Engine {
 pub struct Running {
     local_addr: SocketAddr,
     counters: Arc<Counters>,
+    slots: Arc<Slots>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -144,6 +150,13 @@ impl Running {
     /// Live counters.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    /// The ids of the connections open now. A log that fell behind the
+    /// event channel (and so may have missed some `Closed` events) closes
+    /// every record not in this list.
+    pub fn open_connection_ids(&self) -> Vec<u64> {
+        self.slots.open_ids()
     }
 
     /// Stops accepting (the port closes at once), lets open connections drain

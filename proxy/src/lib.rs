@@ -31,10 +31,12 @@ mod accept;
 pub mod access_log;
 pub mod cli;
 mod connection;
+pub mod descriptors;
 mod engine;
 mod events;
 mod net;
 mod relay;
+mod slots;
 
 pub use engine::{Engine, Running, StartError, Stats};
 pub use net::{

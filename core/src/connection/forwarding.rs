@@ -9,7 +9,7 @@ use crate::escape::PeerText;
 use crate::forward::{client_head, interim, ForwardRequest, Interim, CONTINUE};
 use crate::framing::{response_ends_connection, response_framing, BadResponseFraming};
 use crate::head::{connection_has, Version};
-use crate::log::{CloseReason, Event};
+use crate::log::{CloseReason, Event, SHOWN_SHORT, SHOWN_TARGET};
 use crate::origin::{ResponseError, ResponseParse, ResponseReader};
 use crate::outcome::UpstreamFailure;
 use crate::reject;
@@ -98,8 +98,8 @@ impl Connection {
         reused: bool,
     ) {
         self.emit(Event::Forwarded {
-            method: PeerText::new(req.method.as_bytes()),
-            path: PeerText::new(req.path_and_query.as_bytes()),
+            method: PeerText::shown(req.method.as_bytes(), SHOWN_SHORT),
+            path: PeerText::shown(req.path_and_query.as_bytes(), SHOWN_TARGET),
         });
         let head = req.head_bytes();
         if self.trace.is_some() {
@@ -290,7 +290,7 @@ impl Connection {
                 && !response_ends_connection(framing, &head.headers);
             self.emit(Event::OriginResponded {
                 status: head.status,
-                reason: PeerText::new(&head.reason),
+                reason: PeerText::shown(&head.reason, SHOWN_SHORT),
             });
             self.record_origin_answer(&head, &client);
             self.send_client(client.bytes);

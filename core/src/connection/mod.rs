@@ -23,6 +23,7 @@
 //! upstream connection, the close reason and who closed. The engine and the
 //! simulator both drive exactly this code.
 
+mod admission;
 mod forwarding;
 mod request;
 mod shared;
@@ -42,6 +43,7 @@ use crate::response::Response;
 use crate::settings::{secs, Settings};
 use crate::target::Authority;
 
+pub use admission::{Admission, Admissions, Refusal, BUSY};
 pub use shared::{Shared, MAX_HOST_ADDRS};
 pub use trace::{Answer, ForwardView, RequestView, Speaker};
 pub use tunnel::{Side, TunnelEnd};
@@ -215,6 +217,8 @@ pub struct Connection {
     answered: u32,
     /// The engine is draining: no request after the current one.
     stopping: bool,
+    /// A request passed authentication (or none is configured).
+    authenticated: bool,
     /// The client has closed its sending side.
     client_eof: bool,
     /// Every answer, for the simulator's transcript (off in the engine).
@@ -245,6 +249,7 @@ impl Connection {
             traffic: Traffic::default(),
             answered: 0,
             stopping: false,
+            authenticated: false,
             client_eof: false,
             trace: None,
             current: None,
@@ -255,15 +260,16 @@ impl Connection {
         conn
     }
 
-    /// A connection refused because the proxy serves as many as it may: it
-    /// answers 503 and closes.
+    /// A connection refused because the proxy (or this client) holds as
+    /// many busy connections as it may: it answers 503 and closes.
     pub fn over_capacity(
         settings: Arc<Settings>,
         client: SocketAddr,
         listener: SocketAddr,
+        refusal: Refusal,
     ) -> Connection {
         let mut conn = Connection::new(settings, client, listener);
-        conn.refuse(reject::over_capacity(), CloseReason::Rejected);
+        conn.refuse(reject::over_capacity(refusal), CloseReason::Rejected);
         conn
     }
 
@@ -517,6 +523,27 @@ impl Connection {
             Phase::Forward(f) => self.forward_timeout(f),
             Phase::Tunnel(_) => self.close(CloseReason::IdleTimeout),
             Phase::Closed => {}
+        }
+    }
+
+    /// The engine needs this connection's slot for a newcomer (see
+    /// [`Admissions`]): it closes without a word, as an idle keep-alive
+    /// connection may (RFC 9112 §9.6).
+    pub fn handle_evict(&mut self, now: Duration) {
+        self.tick(now);
+        self.close(CloseReason::Evicted);
+    }
+
+    /// How willing this connection is to give its slot up, for
+    /// [`Admissions`]: 3 when it has not sent a byte of a first request,
+    /// 2 while the first head is still arriving and the client has not
+    /// authenticated, 1 when idle between requests, [`BUSY`] otherwise.
+    pub fn eviction_rank(&self) -> u8 {
+        match &self.phase {
+            Phase::Head(h) if self.answered == 0 && !h.reader.started() => 3,
+            Phase::Head(_) if self.answered == 0 && !self.authenticated => 2,
+            Phase::Head(h) if !h.reader.started() && self.inbox.is_empty() => 1,
+            _ => BUSY,
         }
     }
 

@@ -7,7 +7,7 @@ use crate::escape::PeerText;
 use crate::forward::{upstream_request, ForwardRequest};
 use crate::framing::request_framing;
 use crate::head::{Field, HeadParse, RequestHead, Version};
-use crate::log::{CloseReason, Event};
+use crate::log::{CloseReason, Event, SHOWN_SHORT, SHOWN_TARGET};
 use crate::policy::{self, AddressDenied, AuthCheck, Destination, Route, Standing, TargetDenied};
 use crate::reject;
 use crate::response::Response;
@@ -56,8 +56,9 @@ impl Connection {
 
     fn on_head(&mut self, head: &RequestHead) {
         self.emit(Event::Request {
-            method: PeerText::new(head.method.as_bytes()),
-            target: PeerText::new(head.target.as_bytes()),
+            method: PeerText::shown(head.method.as_bytes(), SHOWN_SHORT),
+            target: PeerText::shown(head.target.as_bytes(), SHOWN_TARGET),
+            target_len: head.target.len(),
             version: head.version,
         });
         if self.trace.is_some() {
@@ -71,7 +72,7 @@ impl Connection {
 
     /// Everything decided from the head alone, in the order that reveals the
     /// least to an unauthenticated client.
-    fn plan(&self, head: &RequestHead) -> Result<Plan, Box<Response>> {
+    fn plan(&mut self, head: &RequestHead) -> Result<Plan, Box<Response>> {
         let v = head.version;
         let body = request_framing(head).map_err(|e| Box::new(reject::bad_framing(v, e)))?;
         let connect = head.method == "CONNECT";
@@ -115,8 +116,9 @@ impl Connection {
     /// Checks Proxy-Authorization, keeping the book of wrong passwords. A
     /// blocked client address gets 429 whatever it sends (so a block cannot
     /// be used to test passwords), and its wrong guesses still count.
-    fn authenticate(&self, head: &RequestHead) -> Result<(), Box<Response>> {
+    fn authenticate(&mut self, head: &RequestHead) -> Result<(), Box<Response>> {
         let Some(expected) = self.settings.auth.as_ref() else {
+            self.authenticated = true;
             return Ok(());
         };
         let v = head.version;
@@ -134,6 +136,7 @@ impl Connection {
             }
             (AuthCheck::Ok, Standing::Clear) => {
                 throttle.passed(client);
+                self.authenticated = true;
                 Ok(())
             }
             (AuthCheck::Missing, Standing::Clear) => Err(Box::new(reject::auth_required(v, false))),

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::addr::canonical;
+use crate::addr::client_key as key;
 use crate::settings::{secs, AuthThrottleSettings};
 
 /// At most this many client addresses are remembered; when the book is
@@ -128,15 +128,6 @@ impl AuthThrottle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
-    }
-}
-
-/// One key per client: its canonical address, and for IPv6 its /64, since
-/// one host usually holds a whole /64 and could rotate through it.
-fn key(client: IpAddr) -> IpAddr {
-    match canonical(client) {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        v4 => v4,
     }
 }
 

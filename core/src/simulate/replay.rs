@@ -152,6 +152,7 @@ mod tests {
         Event::Request {
             method: method.into(),
             target: target.into(),
+            target_len: target.len(),
             version: Version::Http11,
         }
     }

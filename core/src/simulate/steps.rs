@@ -52,8 +52,13 @@ pub fn step_for(e: &LogEvent) -> Option<Step> {
             Browser, Burrow, "TCP connect".to_string(),
             format!("The client {client} opens a connection to Burrow at {listener}."),
         ),
-        Event::Request { method, target, version } => (
-            Browser, Burrow, format!("{method} {target} {}", version.as_str()),
+        Event::Request { method, target, target_len, version } => (
+            Browser, Burrow,
+            if *target_len > crate::log::SHOWN_TARGET {
+                format!("{method} {target}… ({target_len} bytes) {}", version.as_str())
+            } else {
+                format!("{method} {target} {}", version.as_str())
+            },
             "The request head is complete; Burrow parses it and checks it against its settings.".to_string(),
         ),
         Event::Resolving { host } => (

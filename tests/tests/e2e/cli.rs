@@ -113,6 +113,55 @@ pub(crate) fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Recei
     (Proc(child), out, err)
 }
 
+/// The address in the binary's "listening" line.
+fn listening_addr(err: &mpsc::Receiver<String>) -> String {
+    let first = err.recv_timeout(TIMEOUT).unwrap();
+    first
+        .strip_prefix("burrow listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string()
+}
+
+#[test]
+fn a_connect_flood_past_the_cap_costs_burrow_no_descriptors() {
+    // A destination that completes the connect (the backlog) and never
+    // talks: the one allowed connection stays a busy tunnel.
+    let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = quiet.local_addr().unwrap();
+    let config = temp_file(
+        "cap.json",
+        r#"{"listen": "127.0.0.1:0", "allowed_ports": "1-65535", "max_connections": 1}"#,
+    );
+    let (proc, _out, err) = spawn(&["--config", config.to_str().unwrap()]);
+    let addr = listening_addr(&err);
+    std::fs::remove_file(&config).unwrap();
+    let mut busy = TcpStream::connect(&addr).unwrap();
+    write!(busy, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    busy.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", proc.0.id()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+        // The flooder keeps its end open.
+        flood.push(s);
+    }
+    // Each refused socket was closed before its close reached the client:
+    // none lingers, however many the flooder holds open.
+    assert_eq!(fds(), before);
+}
+
 #[test]
 fn runs_logs_a_line_per_connection_and_stops_on_sigint() {
     let target = format!("127.0.0.1:{}", closed_port());

@@ -249,16 +249,24 @@ async fn stats_follow_connections() {
 
 /// Over `max_connections`, a client gets 503 at once; the log says it was
 /// rejected and the counters count it without keeping it open.
+/// Opens a tunnel through `proxy` to `echo` and proves it carries bytes:
+/// a connection that is busy, so never given up to make room.
+async fn busy_tunnel(proxy: SocketAddr, echo: SocketAddr, from: &str) -> Client {
+    let mut client = Client::connect_from(proxy, from.parse().expect("an address")).await;
+    let reply = client.connect_to(&echo.to_string()).await;
+    assert_eq!(reply.status(), 200, "{}", reply.head.status_line);
+    client.send("ping").await;
+    assert_eq!(client.read_exact(4).await, b"ping");
+    client
+}
+
 #[tokio::test]
 async fn over_capacity_clients_get_503_at_once() {
+    let echo = Echo::start().await;
     let mut s = settings();
     s.max_connections = 1;
     let (running, mut events) = start(&Engine::new(s)).await;
-    let _holder = Client::connect(running.local_addr()).await;
-    wait_until("the first connection to be open", || {
-        running.stats().open_connections >= 1
-    })
-    .await;
+    let _busy = busy_tunnel(running.local_addr(), echo.addr, "127.0.0.1").await;
     let mut second = Client::connect(running.local_addr()).await;
     let reply = latin1(&second.read_to_end().await);
     assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
@@ -267,5 +275,53 @@ async fn over_capacity_clients_get_503_at_once() {
     assert_eq!(events.close_reason(me).await, CloseReason::Rejected);
     let stats = running.stats();
     assert_eq!((stats.open_connections, stats.total_connections), (1, 2));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_connection_makes_room_for_a_newcomer() {
+    let echo = Echo::start().await;
+    let mut s = settings();
+    s.max_connections = 2;
+    let (running, mut events) = start(&Engine::new(s)).await;
+    let _busy = busy_tunnel(running.local_addr(), echo.addr, "127.0.0.1").await;
+    // Opens a socket and says nothing: the slowloris that used to hold a slot.
+    let mut silent = Client::connect(running.local_addr()).await;
+    wait_until("both connections to be open", || {
+        running.stats().open_connections >= 2
+    })
+    .await;
+    let newcomer = busy_tunnel(running.local_addr(), echo.addr, "127.0.0.2").await;
+    assert!(
+        silent.is_closed().await,
+        "the silent connection gave its slot up"
+    );
+    assert_eq!(
+        events.close_reason(silent.local_addr()).await,
+        CloseReason::Evicted
+    );
+    drop(newcomer);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_slot() {
+    let echo = Echo::start().await;
+    let mut s = settings();
+    s.max_connections = 10;
+    s.max_connections_per_client = 2;
+    let (running, _events) = start(&Engine::new(s)).await;
+    let proxy = running.local_addr();
+    let _a = busy_tunnel(proxy, echo.addr, "127.0.0.1").await;
+    let _b = busy_tunnel(proxy, echo.addr, "127.0.0.1").await;
+    let mut third = Client::connect_from(proxy, "127.0.0.1".parse().expect("an address")).await;
+    let reply = latin1(&third.read_to_end().await);
+    assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+    assert!(
+        reply.contains("too many connections from this address"),
+        "{reply}"
+    );
+    // Everyone else is still served.
+    let _c = busy_tunnel(proxy, echo.addr, "127.0.0.2").await;
     running.stop().await;
 }
