@@ -21,6 +21,7 @@ pub mod log_store;
 pub mod settings_file;
 pub mod state;
 pub mod tray;
+pub mod window;
 
 use tauri::{Builder, Manager, RunEvent, Runtime, WindowEvent};
 
@@ -90,6 +91,10 @@ pub fn run() {
         .build(context)
         .expect("the Tauri app could not be built");
     let handle = app.handle().clone();
+    if let Err(e) = window::create_main(&handle) {
+        eprintln!("burrow-desktop: cannot open the window: {e}");
+        std::process::exit(1);
+    }
     if restore {
         let h = handle.clone();
         tauri::async_runtime::spawn(async move { actions::set_proxy(&h, true).await });
