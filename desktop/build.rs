@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 // `NAMES`: every app command. Each gets an `allow-<name>` permission that
-// `capabilities/default.json` grants to the main window.
+// `capabilities/main.json` grants to the main window.
 include!("src/command_names.rs");
 
 const NOT_BUILT: &str = "<!doctype html>

@@ -1,6 +1,6 @@
-//! The commands the page calls (`window.__TAURI__.core.invoke(name, args)`).
+//! The commands the page calls (`invoke(name, args)` in `ui/ipc.js`).
 //! Each is a thin wrapper over [`actions`] or the log store; every one is
-//! listed in `build.rs` and allowed in `capabilities/default.json`.
+//! named in `command_names.rs` and allowed in `capabilities/main.json`.
 
 use std::net::SocketAddr;
 use std::str::FromStr;

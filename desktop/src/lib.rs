@@ -21,8 +21,7 @@ pub mod log_store;
 pub mod settings_file;
 pub mod state;
 pub mod tray;
-
-use std::path::PathBuf;
+pub mod window;
 
 use tauri::{Builder, Manager, RunEvent, Runtime, WindowEvent};
 
@@ -69,9 +68,19 @@ pub fn run() {
         }
     };
     let context = tauri::generate_context!();
-    let settings_path = args
-        .config
-        .unwrap_or_else(|| default_settings_path(&context.config().identifier));
+    let settings_path = match args.config {
+        Some(path) => path,
+        None => {
+            let identifier = &context.config().identifier;
+            match settings_file::default_settings_path(dirs::config_dir(), identifier) {
+                Ok(path) => path,
+                Err(message) => {
+                    eprintln!("burrow-desktop: {message}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    };
     let (state, restore) = AppState::open(settings_file::Paths::for_settings(settings_path));
     let app = builder(Builder::default(), state)
         // Must come first: a second launch only focuses this one.
@@ -82,6 +91,10 @@ pub fn run() {
         .build(context)
         .expect("the Tauri app could not be built");
     let handle = app.handle().clone();
+    if let Err(e) = window::create_main(&handle) {
+        eprintln!("burrow-desktop: cannot open the window: {e}");
+        std::process::exit(1);
+    }
     if restore {
         let h = handle.clone();
         tauri::async_runtime::spawn(async move { actions::set_proxy(&h, true).await });
@@ -101,10 +114,4 @@ pub fn run() {
             api.prevent_exit();
         }
     });
-}
-
-/// `<platform config dir>/<identifier>/settings.json`: what `app.path().app_config_dir()` gives.
-fn default_settings_path(identifier: &str) -> PathBuf {
-    let base = dirs::config_dir().unwrap_or_else(std::env::temp_dir);
-    base.join(identifier).join("settings.json")
 }

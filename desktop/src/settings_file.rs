@@ -5,6 +5,13 @@
 //! `<name>.state.json`, so the settings file stays shareable with the CLI.
 //! Both are written atomically: a temporary file in the same directory, then
 //! a rename.
+//!
+//! The settings may hold the proxy password, so on Unix the files are made
+//! `0600` and a missing directory `0700`. The temporary file has an
+//! unpredictable name and is created exclusively (`O_CREAT | O_EXCL`, plus
+//! `O_NOFOLLOW`), so a file or symlink planted in the directory is never
+//! written through. On Windows the per-user config directory's default ACLs
+//! apply.
 
 use std::fs;
 use std::io::{self, Write};
@@ -107,25 +114,65 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
 }
 
 /// Writes `bytes` to a temporary file next to `path`, syncs it, then renames it over `path`,
-/// so a crash leaves either the old file or the new one.
+/// so a crash leaves either the old file or the new one. The result is private to the
+/// user (see the module docs), whatever mode an earlier file had.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let written = fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    match written.and_then(|()| fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            create_private_dir(dir)?;
+            dir
         }
+        None => Path::new("."),
+    };
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .rand_bytes(12)
+        .make_in(dir, create_private_file)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    // On failure the temporary file is removed when the error drops it.
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Creates `dir` and any missing parents, `0700` on Unix; an existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates a new file for writing: never an existing one, never through a symlink; `0600` on Unix.
+fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
+    options.open(path)
+}
+
+/// The settings file when no `--config` is given: `<config dir>/<identifier>/settings.json`,
+/// what `app.path().app_config_dir()` gives. `config_dir` is the user's own
+/// configuration directory (`dirs::config_dir()`); without one there is no private
+/// place to keep a password, so the user is asked to name a file.
+pub fn default_settings_path(
+    config_dir: Option<PathBuf>,
+    identifier: &str,
+) -> Result<PathBuf, String> {
+    let base = config_dir.ok_or(
+        "there is no per-user configuration directory (is HOME set?) to keep the settings in; \
+         name a settings file with --config FILE",
+    )?;
+    Ok(base.join(identifier).join("settings.json"))
 }
 
 #[cfg(test)]
@@ -222,6 +269,122 @@ mod tests {
         assert!(load_state(&path).proxy_on);
         fs::write(&path, "garbage").unwrap();
         assert!(!load_state(&path).proxy_on);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn without_a_config_dir_the_user_is_asked_for_a_file() {
+        let e = default_settings_path(None, "dev.burrow.app").unwrap_err();
+        assert!(e.contains("--config FILE"), "{e}");
+        let path = default_settings_path(Some("/home/u/.config".into()), "dev.burrow.app");
+        assert_eq!(
+            path.unwrap(),
+            PathBuf::from("/home/u/.config/dev.burrow.app/settings.json")
+        );
+    }
+
+    /// The permission bits, in octal.
+    #[cfg(unix)]
+    fn mode(path: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::symlink_metadata(path).unwrap().permissions().mode();
+        format!("{:03o}", mode & 0o777)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_and_new_directories_are_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("modes");
+        let paths = Paths::for_settings(dir.join("new/sub/settings.json"));
+        save_settings(&paths.settings, &Settings::default()).unwrap();
+        save_state(&paths.state, SavedState { proxy_on: true }).unwrap();
+        assert_eq!(mode(&paths.settings), "600");
+        assert_eq!(mode(&paths.state), "600");
+        assert_eq!(mode(&dir.join("new")), "700");
+        assert_eq!(mode(&dir.join("new/sub")), "700");
+
+        // A file someone made readable by all is private again once saved.
+        fs::set_permissions(&paths.settings, fs::Permissions::from_mode(0o644)).unwrap();
+        save_settings(&paths.settings, &Settings::default()).unwrap();
+        assert_eq!(mode(&paths.settings), "600");
+
+        // An export into an existing shared directory: the file is private, the directory untouched.
+        let shared = dir.join("Downloads");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        write_atomic(&shared.join("burrow-log.jsonl"), b"{}\n").unwrap();
+        assert_eq!(mode(&shared.join("burrow-log.jsonl")), "600");
+        assert_eq!(mode(&shared), "755");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_planted_at_temporary_names_are_not_followed() {
+        let dir = temp_dir("planted");
+        let victim = dir.join("victim");
+        fs::write(&victim, "victim").unwrap();
+        let cfg = dir.join("cfg");
+        fs::create_dir(&cfg).unwrap();
+        let settings = cfg.join("settings.json");
+        let planted = [
+            format!("settings.json.{}.tmp", std::process::id()),
+            "settings.json.tmp".to_string(),
+            ".settings.json.tmp".to_string(),
+        ];
+        for name in &planted {
+            std::os::unix::fs::symlink(&victim, cfg.join(name)).unwrap();
+        }
+        let s = Settings {
+            listen: "127.0.0.1:9191".parse().unwrap(),
+            ..Settings::default()
+        };
+        save_settings(&settings, &s).unwrap();
+        save_state(
+            &cfg.join("settings.state.json"),
+            SavedState { proxy_on: true },
+        )
+        .unwrap();
+
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "victim");
+        for name in &planted {
+            assert!(
+                fs::symlink_metadata(cfg.join(name)).unwrap().is_symlink(),
+                "{name}"
+            );
+        }
+        assert!(fs::symlink_metadata(&settings).unwrap().is_file());
+        assert_eq!(load_settings(&settings).unwrap(), s);
+        let mut names: Vec<_> = fs::read_dir(&cfg)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut expected: Vec<String> = planted.to_vec();
+        expected.extend(["settings.json".into(), "settings.state.json".into()]);
+        expected.sort();
+        assert_eq!(names, expected, "only the two files are new");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Even a temporary name someone guessed is never written through: the file is
+    /// created exclusively, and a symlink (dangling or not) counts as taken.
+    #[cfg(unix)]
+    #[test]
+    fn the_temporary_file_is_created_exclusively() {
+        let dir = temp_dir("exclusive");
+        let victim = dir.join("victim");
+        fs::write(&victim, "victim").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = create_private_file(&link).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        let dangling = dir.join("dangling");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+        assert!(create_private_file(&dangling).is_err());
+        assert!(!dir.join("nowhere").exists());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "victim");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -13,7 +13,7 @@ use burrow_desktop::log_store::{LogStore, DEFAULT_CAP};
 use burrow_desktop::settings_file::{self, Paths, SavedState};
 use burrow_desktop::state::{Controller, Power};
 use burrow_desktop::tray::{self, MenuId};
-use burrow_desktop::{builder, AppState};
+use burrow_desktop::{builder, window, AppState};
 use serde_json::{json, Value};
 use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
@@ -439,31 +439,123 @@ fn a_logged_tunnel_opens_in_the_simulator() {
     invoke(&w, "set_proxy", json!({"on": false})).unwrap();
 }
 
+/// The app's own ACL (`capabilities/main.json`, with the permissions `build.rs` made), on
+/// the mock runtime.
+fn acl_app(paths: Paths) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let context: tauri::Context<MockRuntime> = tauri::generate_context!(
+        "tauri.conf.json",
+        test = true,
+        assets = tauri::test::noop_assets()
+    );
+    let (state, _) = AppState::open(paths);
+    let app = builder(mock_builder(), state).build(context).unwrap();
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    (app, w)
+}
+
+/// Calls a command as a page at `url` would.
+fn invoke_from(
+    w: &WebviewWindow<MockRuntime>,
+    url: &str,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
+    tauri::test::get_ipc_response(
+        w,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: url.parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|r| r.deserialize::<Value>().unwrap())
+}
+
 #[test]
-fn every_command_is_allowed_by_the_capability_file() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("capabilities/default.json");
-    let caps: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let granted: Vec<&str> = caps["permissions"]
+fn the_main_page_gets_its_commands_and_events_and_nothing_else() {
+    let (_app, w) = acl_app(temp_paths("acl"));
+    let local = "tauri://localhost";
+    invoke_from(&w, local, "get_status", json!({})).unwrap();
+    invoke_from(&w, local, "app_info", json!({})).unwrap();
+    let listen = json!({"event": "proxy-state", "target": {"kind": "Any"}, "handler": 7});
+    invoke_from(&w, local, "plugin:event|listen", listen.clone()).unwrap();
+    // Tauri's own window, webview, app and event-emitting commands are not granted.
+    for cmd in [
+        "plugin:window|title",
+        "plugin:window|close",
+        "plugin:webview|get_all_webviews",
+        "plugin:webview|create_webview_window",
+        "plugin:app|version",
+        "plugin:event|emit",
+        "plugin:path|resolve_directory",
+    ] {
+        let e = invoke_from(&w, local, cmd, json!({})).unwrap_err();
+        assert!(e.to_string().contains("not allowed"), "{cmd}: {e}");
+    }
+    // No capability names a remote origin: a page from elsewhere gets nothing.
+    for url in ["https://example.com/", "http://127.0.0.1:8080/"] {
+        for cmd in ["get_status", "save_settings", "plugin:event|listen"] {
+            let e = invoke_from(&w, url, cmd, listen.clone()).unwrap_err();
+            assert!(e.to_string().contains("not allowed"), "{url} {cmd}: {e}");
+        }
+    }
+}
+
+#[test]
+fn the_capability_grants_exactly_the_commands_the_page_uses() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files: Vec<String> = std::fs::read_dir(dir.join("capabilities"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files, ["main.json"], "one capability, for the main window");
+    let conf: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tauri.conf.json")).unwrap())
+            .unwrap();
+    assert_eq!(conf["app"]["security"]["capabilities"], json!(["main"]));
+    let caps: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("capabilities/main.json")).unwrap())
+            .unwrap();
+    assert_eq!(caps["windows"], json!(["main"]));
+    for scope in ["remote", "webviews", "platforms"] {
+        assert!(caps.get(scope).is_none(), "the capability sets {scope}");
+    }
+    let mut granted: Vec<&str> = caps["permissions"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(
-        granted.contains(&"core:default"),
-        "events need core:default"
+    granted.sort_unstable();
+    let mut expected = vec!["core:event:allow-listen".to_string()];
+    expected.extend(
+        burrow_desktop::commands::NAMES
+            .iter()
+            .map(|name| format!("allow-{}", name.replace('_', "-"))),
     );
-    for name in burrow_desktop::commands::NAMES {
-        let permission = format!("allow-{}", name.replace('_', "-"));
-        assert!(
-            granted.contains(&permission.as_str()),
-            "{permission} missing"
-        );
-    }
+    expected.sort_unstable();
+    assert_eq!(granted, expected);
     // build.rs makes the permissions from the very same list.
-    let build_rs =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs")).unwrap();
+    let build_rs = std::fs::read_to_string(dir.join("build.rs")).unwrap();
     assert!(build_rs.contains("include!(\"src/command_names.rs\")"));
+    // Every command the page calls is in the list.
+    for (name, code) in ui_modules() {
+        for call in code.split("invoke('").skip(1) {
+            let cmd = call.split('\'').next().unwrap();
+            if !cmd.starts_with("plugin:") {
+                assert!(
+                    burrow_desktop::commands::NAMES.contains(&cmd),
+                    "{name} calls {cmd}"
+                );
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ the page's files
@@ -570,6 +662,32 @@ fn the_page_is_es_modules_that_build_no_html_from_strings() {
         assert!(imported, "{name} is imported by no module");
     }
     for (name, code) in &modules {
+        // Tauri is reached through ipc.js alone, and never through `window.__TAURI__`; no
+        // module takes orders from other frames.
+        assert!(!code.contains("__TAURI__"), "{name} uses window.__TAURI__");
+        if name != "ipc.js" {
+            assert!(
+                !code.contains("__TAURI_INTERNALS__"),
+                "{name} bypasses ipc.js"
+            );
+        }
+        assert!(!code.contains("'message'"), "{name} listens to postMessage");
+        assert!(
+            !code.contains("contentWindow"),
+            "{name} reaches into a frame"
+        );
+    }
+    // The simulator runs in a sandbox with an opaque origin: no same-origin access to the page.
+    let frame = html
+        .lines()
+        .find(|l| l.contains("<iframe"))
+        .expect("the simulator's frame");
+    assert!(
+        frame.contains(r#"id="simulator""#) && frame.contains(r#"sandbox="allow-scripts""#),
+        "{frame}"
+    );
+    assert_eq!(html.matches("<iframe").count(), 1);
+    for (name, code) in &modules {
         for import in code.lines().filter_map(|l| l.split(" from './").nth(1)) {
             let target = import.split('\'').next().unwrap();
             assert!(names.contains(&target), "{name} imports missing {target}");
@@ -609,4 +727,83 @@ fn the_content_security_policy_is_on() {
             "connect-src lacks {source}"
         );
     }
+    assert_eq!(directive("frame-ancestors"), "'none'");
+    // No frame gets `window.__TAURI__`; the page's ipc.js reaches Tauri its own way.
+    assert_eq!(conf["app"]["withGlobalTauri"], json!(false));
+}
+
+/// A policy's directives: name → sources.
+fn directives(policy: &str) -> std::collections::HashMap<String, String> {
+    policy
+        .split(';')
+        .filter_map(|d| {
+            let d = d.trim();
+            let (name, sources) = d.split_once(' ').unwrap_or((d, ""));
+            (!name.is_empty()).then(|| (name.to_string(), sources.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_simulator_is_served_sandboxed_without_ipc() {
+    use std::borrow::Cow;
+    use tauri::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_SECURITY_POLICY};
+    use tauri::http::{Response, Uri};
+
+    let app_policy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-abc'; \
+        connect-src 'self' ipc: http://ipc.localhost; frame-src 'self'; \
+        frame-ancestors 'none'; object-src 'none'";
+    let answer = |csp: bool| {
+        let mut r = Response::builder().header(ACCESS_CONTROL_ALLOW_ORIGIN, "tauri://localhost");
+        if csp {
+            r = r.header(CONTENT_SECURITY_POLICY, app_policy);
+        }
+        r.body(Cow::Borrowed(&b"<!doctype html>"[..])).unwrap()
+    };
+    let served = |uri: &str, csp: bool| {
+        let mut r = answer(csp);
+        window::serve_simulator(&uri.parse::<Uri>().unwrap(), &mut r);
+        let header = |name| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        (
+            header(ACCESS_CONTROL_ALLOW_ORIGIN),
+            header(CONTENT_SECURITY_POLICY),
+        )
+    };
+
+    for (origin, uri) in [
+        (
+            "tauri://localhost",
+            "tauri://localhost/simulator/index.html",
+        ),
+        (
+            "http://tauri.localhost",
+            "http://tauri.localhost/simulator/index.html",
+        ),
+    ] {
+        let (allow, policy) = served(uri, true);
+        // Its files are read from an opaque origin.
+        assert_eq!(allow.as_deref(), Some("*"));
+        let d = directives(&policy.unwrap());
+        assert_eq!(d["sandbox"], "allow-scripts");
+        assert_eq!(d["connect-src"], format!("'self' {origin}"), "no IPC");
+        assert_eq!(d["frame-src"], "'none'");
+        assert_eq!(d["frame-ancestors"], format!("'self' {origin}"));
+        assert_eq!(d["default-src"], format!("'self' {origin}"));
+        assert_eq!(
+            d["script-src"],
+            format!("'self' {origin} 'wasm-unsafe-eval' 'sha256-abc'")
+        );
+        assert_eq!(d["object-src"], "'none'");
+    }
+    // Its scripts, wasm and presets: readable, nothing else changes.
+    let (allow, policy) = served("tauri://localhost/simulator/pkg/burrow_web_bg.wasm", false);
+    assert_eq!((allow.as_deref(), policy), (Some("*"), None));
+    // The app's own page keeps Tauri's answer.
+    let (allow, policy) = served("tauri://localhost/index.html", true);
+    assert_eq!(allow.as_deref(), Some("tauri://localhost"));
+    assert_eq!(policy.as_deref(), Some(app_policy));
 }

@@ -48,13 +48,9 @@ async function openInSimulator() {
   if (!r) return;
   try {
     const link = await invoke('open_in_simulator', { key: r.key });
-    const sim = $('simulator');
-    if (sim.getAttribute('src') && sim.contentWindow) {
-      // A loaded simulator applies a new #s= fragment without reloading.
-      sim.contentWindow.location.hash = link.fragment;
-    } else {
-      sim.src = `${SIMULATOR}#${link.fragment}`;
-    }
+    // The frame is sandboxed (another origin): the page can only navigate it. A
+    // loaded simulator takes a new #s= fragment without reloading (hashchange).
+    $('simulator').src = `${SIMULATOR}#${link.fragment}`;
     showTab('simulator');
   } catch (e) {
     toast(message(e));

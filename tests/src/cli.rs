@@ -13,11 +13,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// A command running the `burrow` binary with `args`: no stdin, stdout and
-/// stderr piped.
+/// stderr piped, and no `BURROW_AUTH` from the environment running the tests.
 pub fn burrow(args: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
         .args(args)
+        .env_remove("BURROW_AUTH")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -170,6 +170,19 @@ impl Session {
             .to_string()
     }
 
+    /// Makes the frame `css` (an `<iframe>` of the current document) the one later
+    /// commands act in, as script running inside it.
+    pub fn enter_frame(&self, css: &str) {
+        let el = self.find(css);
+        let reference = json!({ "element-6066-11e4-a52e-4f735466cecf": el });
+        self.post(&self.path("/frame"), json!({ "id": reference }));
+    }
+
+    /// Makes the top-level document the one later commands act in again.
+    pub fn leave_frames(&self) {
+        self.post(&self.path("/frame"), json!({ "id": null }));
+    }
+
     /// Clicks the element, as a user does.
     pub fn click(&self, css: &str) {
         let el = self.find(css);

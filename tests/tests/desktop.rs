@@ -17,16 +17,26 @@
 //! page (a clone of `#row-template`: target, status 200 with Rust's status
 //! class, byte counts and their text from Rust's `format_bytes`), opens the
 //! details pane, saves a screenshot to `target/screenshots/desktop-log.png`,
-//! sends a settings value Rust refuses and finds Rust's error beside its
-//! field, opens the simulator tab (wasm and `presets.json` under the CSP),
-//! turns the proxy off and checks the port refuses. Missing tools or binary
-//! fail the test with what to do.
+//! replays it with "Open in simulator" (and another row into the loaded
+//! simulator), sends a settings value Rust refuses and finds Rust's error
+//! beside its field, launches the app again (which only brings the log
+//! forward: the `show-tab` event), checks the simulator tab (wasm and
+//! `presets.json` in its sandboxed frame), turns the proxy off and checks the
+//! port refuses.
+//!
+//! A second test plays a hostile simulator: script in the simulator's frame
+//! tries every way to the app's commands (the page's globals through
+//! `parent`, its own Tauri globals, the IPC endpoints, a message to the page)
+//! and the settings must come out unchanged. The two tests take turns (the
+//! app is single-instance). Missing tools or binary fail the test with what
+//! to do.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -46,8 +56,16 @@ const GREETING: &[u8] = b"hello from the origin\n";
 /// What the client sends through the tunnel.
 const PAYLOAD: &[u8] = b"hello from the desktop end-to-end test";
 
+/// The app is single-instance: a second launch would only focus the first.
+static ONE_APP: Mutex<()> = Mutex::new(());
+
+fn one_app() -> MutexGuard<'static, ()> {
+    ONE_APP.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn desktop_app_end_to_end() {
+    let _one = one_app();
     let bin = app_binary();
     let driver = tauri_driver();
     let dir = TempDir::new("burrow-desktop-e2e");
@@ -179,7 +197,9 @@ fn desktop_app_end_to_end() {
     app.save_screenshot(&shots.join("desktop-log.png"));
     drop(open);
 
+    open_in_simulator_replays_the_rows(&app, &target, &dns_row()["key"]);
     settings_errors_come_from_rust(&app);
+    a_second_launch_shows_the_log(&app, &bin, &config);
     simulator_tab_runs_under_the_csp(&app);
     assert_eq!(
         csp_violations(&app),
@@ -202,8 +222,13 @@ fn desktop_app_end_to_end() {
     assert!(refused(proxy), "{proxy} still accepts after turning off");
 
     // Quit through the app's own path (the window close button only hides it).
+    quit(&app);
+}
+
+/// Quits through the app's own path (the window close button only hides it).
+fn quit(app: &App) {
     let _ = app.try_script(
-        "window.__TAURI__.core.invoke('quit'); return true",
+        "window.__TAURI_INTERNALS__.invoke('quit'); return true",
         json!([]),
     );
 }
@@ -229,6 +254,11 @@ fn check_content_security_policy(app: &App) {
         );
     }
     assert!(!policy.contains("unsafe-inline"), "{policy}");
+    // No global Tauri API: the page's ipc.js reaches the app without one.
+    assert_eq!(
+        app.script("return typeof window.__TAURI__", json!([])),
+        json!("undefined")
+    );
     assert!(!policy.contains("'unsafe-eval'"), "{policy}");
     let eval = app.script(
         "try { window.eval('1'); return 'allowed'; } catch (e) { return e.name; }",
@@ -283,27 +313,230 @@ fn settings_errors_come_from_rust(app: &App) {
     assert!(app.text(".field-error[data-for='listen']").is_empty());
 }
 
-/// The simulator tab loads the wasm page (and its presets) under the app's CSP.
+/// A second launch only focuses this one, which shows the log: the `show-tab` event
+/// reaches the page.
+fn a_second_launch_shows_the_log(app: &App, bin: &Path, config: &Path) {
+    app.click(".tabs button[data-tab='settings']");
+    let mut second = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("launching the app a second time");
+    let deadline = Instant::now() + WAIT;
+    while second
+        .try_wait()
+        .expect("waiting for the second launch")
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("the second launch did not hand over to the first and exit");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    app.wait_until("the log tab", || {
+        app.script("return document.querySelector('.tab.active').id", json!([])) == json!("tab-log")
+    });
+}
+
+/// The simulator tab loads the wasm page (and its presets) in its sandboxed frame.
 fn simulator_tab_runs_under_the_csp(app: &App) {
     app.click(".tabs button[data-tab='simulator']");
-    app.wait_until("the simulator page to start", || {
-        let ready = app.script(
-            "const d = document.getElementById('simulator').contentDocument;
-             return d && d.body ? (d.body.dataset.ready || null) : null",
-            json!([]),
-        );
-        assert_ne!(ready, json!("failed"), "the simulator failed to start");
-        ready == json!("1")
-    });
+    // Sandboxed: another origin, so the page cannot look inside.
+    assert_eq!(
+        app.script(
+            "const f = document.getElementById('simulator');
+             return [f.getAttribute('sandbox'), f.contentDocument === null]",
+            json!([])
+        ),
+        json!(["allow-scripts", true])
+    );
+    app.enter_frame("#simulator");
+    wait_for_simulator(app);
     let presets = app.script(
-        "return document.getElementById('simulator').contentDocument.querySelectorAll('#preset option').length",
+        "return document.querySelectorAll('#preset option').length",
         json!([]),
     );
     assert!(
         presets.as_u64().unwrap_or(0) > 1,
         "presets.json did not load: {presets}"
     );
+    app.leave_frames();
     app.click(".tabs button[data-tab='log']");
+}
+
+/// Inside the simulator's frame: waits until its page has started.
+fn wait_for_simulator(app: &App) {
+    app.wait_until("the simulator page to start", || {
+        let ready = app.script(
+            "return document.body ? (document.body.dataset.ready || null) : null",
+            json!([]),
+        );
+        assert_ne!(ready, json!("failed"), "the simulator failed to start");
+        ready == json!("1")
+    });
+}
+
+/// The simulator's request box, from inside its frame.
+fn simulator_request(app: &App) -> String {
+    app.value("#request")
+}
+
+/// "Open in simulator" on the selected row shows its request in the simulator tab;
+/// another row then replaces it in the loaded simulator without a reload.
+fn open_in_simulator_replays_the_rows(app: &App, target: &str, other_key: &Value) {
+    app.click("#d-sim");
+    app.wait_until("the simulator tab", || {
+        app.visible("#tab-simulator") && !app.visible("#tab-log")
+    });
+    app.enter_frame("#simulator");
+    wait_for_simulator(app);
+    let connect = format!("CONNECT {target} HTTP/1.1");
+    app.wait_until("the tunnel's request in the simulator", || {
+        simulator_request(app).starts_with(&connect)
+    });
+    app.script("window.burrowStillLoaded = true; return true", json!([]));
+    app.leave_frames();
+
+    app.click(".tabs button[data-tab='log']");
+    app.click(&format!(
+        "#rows .row[data-key=\"{}\"]",
+        other_key.as_str().unwrap_or("")
+    ));
+    app.wait_until("the other row's details", || {
+        app.text("#d-title").contains("no-such-host.invalid")
+    });
+    app.click("#d-sim");
+    app.enter_frame("#simulator");
+    app.wait_until("the other request in the simulator", || {
+        simulator_request(app).starts_with("CONNECT no-such-host.invalid:443 HTTP/1.1")
+    });
+    assert_eq!(
+        app.script("return window.burrowStillLoaded === true", json!([])),
+        json!(true),
+        "the simulator reloaded instead of taking the new fragment"
+    );
+    app.leave_frames();
+    app.click(".tabs button[data-tab='log']");
+}
+
+/// Script in the simulator's frame tries every way to the app and reports how far each got.
+const FRAME_ATTACKS: &str = r#"
+const evil = { settings: arguments[0] };
+const results = {};
+// An IPC request Tauri drops (a wrong invoke key) is never answered: wait 3 s at most.
+const noAnswer = () => new Promise((resolve) => setTimeout(() => resolve('no answer'), 3000));
+const attempt = async (name, f) => {
+  try {
+    const v = await Promise.race([f(), noAnswer()]);
+    results[name] = v === undefined || v === null ? 'nothing'
+      : v === 'no answer' ? v
+      : 'reached: ' + (typeof v === 'object' ? 'an object' : String(v));
+  } catch (e) {
+    results[name] = 'blocked: ' + ((e && e.name) || String(e));
+  }
+};
+const ipcRequest = (url) => fetch(url, {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', 'Tauri-Callback': '1', 'Tauri-Error': '2',
+             'Tauri-Invoke-Key': 'guessed' },
+  body: JSON.stringify(evil),
+}).then((r) => r.status);
+await attempt('parent.__TAURI__', () => parent.__TAURI__);
+await attempt('parent.__TAURI__ invoke', () => parent.__TAURI__.core.invoke('save_settings', evil));
+await attempt('parent.__TAURI_INTERNALS__ invoke',
+  () => parent.__TAURI_INTERNALS__.invoke('save_settings', evil));
+await attempt('top.__TAURI_INTERNALS__', () => top.__TAURI_INTERNALS__);
+await attempt('parent.document', () => parent.document.title);
+await attempt('window.__TAURI__', () => window.__TAURI__);
+await attempt('window.__TAURI_INTERNALS__', () => window.__TAURI_INTERNALS__);
+await attempt('window.ipc', () => window.ipc);
+await attempt('fetch ipc://localhost', () => ipcRequest('ipc://localhost/save_settings'));
+await attempt('fetch http://ipc.localhost', () => ipcRequest('http://ipc.localhost/save_settings'));
+// Sent without an answer to wait for; the settings show whether they did anything.
+await attempt('webkit ipc handler', () => {
+  window.webkit.messageHandlers.ipc.postMessage(JSON.stringify({
+    cmd: 'save_settings', callback: 1, error: 2, payload: evil, options: {},
+    __TAURI_INVOKE_KEY__: 'guessed' }));
+});
+await attempt('postMessage to the page', () => {
+  parent.postMessage({ cmd: 'save_settings', args: evil }, '*');
+  top.postMessage({ invoke: 'save_settings', args: evil }, '*');
+});
+return results;
+"#;
+
+#[test]
+fn script_in_the_simulator_frame_cannot_reach_the_app() {
+    let _one = one_app();
+    let bin = app_binary();
+    let driver = tauri_driver();
+    let dir = TempDir::new("burrow-desktop-e2e-frame");
+    let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let config = dir.path().join("settings.json");
+    let settings = json!({ "listen": proxy.to_string(), "allowed_ports": "443" });
+    std::fs::write(&config, settings.to_string()).expect("writing the settings file");
+    let before = std::fs::read(&config).expect("reading the settings file");
+
+    let app = launch(&driver, &bin, &["--config", &config.display().to_string()]);
+    app.wait_ready("the page to start", "#toast");
+    let _guard = AppProcess(app.app_pid());
+    app.click(".tabs button[data-tab='simulator']");
+    app.enter_frame("#simulator");
+    wait_for_simulator(&app);
+    // Settings the app would accept and save, were the call let through.
+    let evil = json!({
+        "listen": format!("127.0.0.1:{}", free_port()),
+        "allowed_ports": "1-65535",
+        "deny_hosts": ["evil.invalid"],
+    });
+    let results = app.script(FRAME_ATTACKS, json!([evil]));
+    app.leave_frames();
+    // Time for anything that got through to land.
+    thread::sleep(Duration::from_millis(1500));
+    let now = app.script(
+        "return await window.__TAURI_INTERNALS__.invoke('get_settings')",
+        json!([]),
+    );
+    let after = std::fs::read(&config).expect("reading the settings file");
+    quit(&app);
+
+    let result = |name: &str| results[name].as_str().unwrap_or("missing").to_string();
+    println!("from the simulator's frame: {results:#}");
+    assert!(
+        before == after,
+        "the settings file changed: {}",
+        String::from_utf8_lossy(&after)
+    );
+    assert_eq!(now["settings"]["listen"], json!(proxy.to_string()), "{now}");
+    assert_eq!(now["settings"]["deny_hosts"], json!([]), "{now}");
+    for name in [
+        "parent.__TAURI__",
+        "parent.__TAURI__ invoke",
+        "parent.__TAURI_INTERNALS__ invoke",
+        "top.__TAURI_INTERNALS__",
+        "parent.document",
+    ] {
+        assert_eq!(
+            result(name),
+            "blocked: SecurityError",
+            "{name}: {results:#}"
+        );
+    }
+    for name in [
+        "window.__TAURI__",
+        "window.__TAURI_INTERNALS__",
+        "window.ipc",
+    ] {
+        assert_eq!(result(name), "nothing", "{name}: {results:#}");
+    }
+    for name in ["fetch ipc://localhost", "fetch http://ipc.localhost"] {
+        assert!(result(name).starts_with("blocked: "), "{name}: {results:#}");
+    }
 }
 
 // ------------------------------------------------------------------ network helpers
@@ -482,7 +715,7 @@ impl App {
     /// The app's process id, as the app reports it.
     fn app_pid(&self) -> u32 {
         let info = self.script(
-            "return await window.__TAURI__.core.invoke('app_info')",
+            "return await window.__TAURI_INTERNALS__.invoke('app_info')",
             json!([]),
         );
         info["pid"].as_u64().expect("a pid") as u32

@@ -1,4 +1,5 @@
-//! The `burrow` binary: messages, exit codes, the access log, Ctrl-C.
+//! The `burrow` binary: messages, exit codes, the access log, Ctrl-C, and
+//! where the proxy password may come from.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -98,7 +99,12 @@ impl Drop for Proc {
 
 /// Starts the binary and a thread per output stream feeding lines to a channel.
 pub(crate) fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
-    let mut child = burrow(args).spawn().expect("starting burrow");
+    spawn_command(burrow(args))
+}
+
+/// [`spawn`] for a prepared command (an environment, say).
+fn spawn_command(mut command: Command) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let mut child = command.spawn().expect("starting burrow");
     let lines = |r: Box<dyn Read + Send>| {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -212,4 +218,118 @@ fn json_lines_are_connection_records() {
     assert_eq!(record.status, Some(400));
     assert_eq!(record.method.as_deref(), Some("GET"));
     drop(proc);
+}
+
+/// The address in the `burrow listening on ADDR (…)` line.
+fn listening_addr(line: &str) -> String {
+    line.strip_prefix("burrow listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("not the listening line: {line}"))
+        .to_string()
+}
+
+/// The status line of the answer to a CONNECT to a closed port, with these
+/// credentials (`None`: no `Proxy-Authorization`).
+fn connect_status(proxy: &str, credentials: Option<&str>) -> String {
+    use base64::Engine as _;
+    let target = format!("127.0.0.1:{}", closed_port());
+    let mut s = TcpStream::connect(proxy).unwrap();
+    let auth = credentials
+        .map(|c| {
+            let token = base64::engine::general_purpose::STANDARD.encode(c);
+            format!("Proxy-Authorization: Basic {token}\r\n")
+        })
+        .unwrap_or_default();
+    write!(
+        s,
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply.lines().next().unwrap_or_default().to_string()
+}
+
+/// Checks the running proxy wants exactly `user:secret`.
+fn requires(proxy: &str, good: &str) {
+    assert!(connect_status(proxy, None).starts_with("HTTP/1.1 407 "));
+    assert!(connect_status(proxy, Some("user:wrong")).starts_with("HTTP/1.1 407 "));
+    // Past authentication: the closed port refuses the connect.
+    let status = connect_status(proxy, Some(good));
+    assert!(status.starts_with("HTTP/1.1 502 "), "{status}");
+}
+
+#[test]
+fn burrow_auth_in_the_environment_sets_the_password_without_a_warning() {
+    let mut command = burrow(&["--listen", "127.0.0.1:0", "--allow-port", "1-65535"]);
+    command.env("BURROW_AUTH", "user:secret");
+    let (proc, _out, err) = spawn_command(command);
+    let first = err.recv_timeout(TIMEOUT).unwrap();
+    requires(&listening_addr(&first), "user:secret");
+    drop(proc);
+}
+
+#[test]
+fn auth_on_the_command_line_works_but_warns_first() {
+    let mut command = burrow(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-port",
+        "1-65535",
+        "--auth",
+        "user:secret",
+    ]);
+    // The flag wins over the environment.
+    command.env("BURROW_AUTH", "user:other");
+    let (proc, _out, err) = spawn_command(command);
+    let warning = err.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        warning,
+        "burrow: warning: --auth shows the password to every local user (in the process list \
+         and /proc/PID/cmdline); use --auth-file FILE (chmod 600) or the \
+         BURROW_AUTH=user:password environment variable instead"
+    );
+    let first = err.recv_timeout(TIMEOUT).unwrap();
+    requires(&listening_addr(&first), "user:secret");
+    drop(proc);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_auth_file_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = temp_file("auth", "user:secret\n");
+    let file = path.to_str().unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = run(&["--listen", "127.0.0.1:0", "--auth-file", file]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!("burrow: auth file {file} can be read or written by other users (mode 644); run chmod 600 {file}")
+    );
+    assert!(!err.contains("secret"), "{err}");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (proc, _out, err) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-port",
+        "1-65535",
+        "--auth-file",
+        file,
+    ]);
+    let first = err.recv_timeout(TIMEOUT).unwrap();
+    requires(&listening_addr(&first), "user:secret");
+    drop(proc);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_missing_auth_file_exits_2() {
+    let (code, err) = run(&["--auth-file", "/nonexistent/burrow-auth"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("burrow: cannot read auth file /nonexistent/burrow-auth: "),
+        "{err}"
+    );
 }
