@@ -15,7 +15,9 @@
 //! a free loopback port, and checks: no console errors, the default answer,
 //! every preset selected through the UI (status, diagram steps, and the
 //! scenario the page sends equals the one in presets.json), a shared link
-//! restoring its scenario, keyboard stepping, a narrow window, and a whole
+//! restoring its scenario, keyboard stepping, the controls of the security
+//! rules (local_hosts, forward_blocked_ports, earlier wrong passwords)
+//! changing the answer, a narrow window, and a whole
 //! scenario from a link (as the desktop app's "Open in simulator" makes it)
 //! kept whole: fields without a control still reach the core. It saves
 //! screenshots in `target/screenshots/`. A missing page or chromedriver
@@ -88,6 +90,7 @@ fn simulator_in_headless_chromium() {
     }
 
     keyboard_steps(&b);
+    security_rule_controls(&b, &shots);
     shared_link_restores(&b, &base);
     narrow_window(&b, &shots);
     dark_scheme(&b, &shots);
@@ -191,6 +194,68 @@ fn keyboard_steps(b: &Browser) {
     assert_eq!(b.attr("#diagram", "data-current"), "1");
     b.keys("#diagram", "\u{E010}"); // End
     assert_eq!(b.attr("#diagram", "data-current"), last.to_string());
+}
+
+/// Sets a text field as typing would (one input event), so the page re-runs.
+fn type_into(b: &Browser, css: &str, text: &str) {
+    b.script(
+        "const f = document.querySelector(arguments[0]); \
+         f.value = arguments[1]; f.dispatchEvent(new Event('input'))",
+        json!([css, text]),
+    );
+}
+
+/// The security rules' controls change the answer: local_hosts admits the
+/// rebinding name, emptying forward_blocked_ports lets port 25 through (and
+/// "Use the default" brings the core's list back), and with no earlier wrong
+/// passwords the throttled client gets the ordinary challenge.
+fn security_rule_controls(b: &Browser, shots: &Path) {
+    b.click("#preset option[value=\"dns-rebinding\"]");
+    b.wait_until("403 for rebinding", || b.text("#status-code") == "403");
+    assert!(b.visible("#checks"), "the refusal step is shown in words");
+    assert!(
+        b.text("#checks").contains("DNS rebinding"),
+        "{}",
+        b.text("#checks")
+    );
+    b.wait_for_animation();
+    b.save_screenshot(&shots.join("simulator-rebinding.png"));
+    type_into(b, "#local-hosts", "evil.example");
+    b.wait_until("local_hosts to admit the name", || {
+        b.text("#status-code") == "200"
+    });
+    assert!(!b.visible("#checks"));
+    assert_eq!(b.value("#preset"), "custom");
+    assert_eq!(sent_scenario(b).settings.local_hosts, ["evil.example"]);
+
+    let default = Settings::default().forward_blocked_ports;
+    b.click("#preset option[value=\"forward-port-25\"]");
+    b.wait_until("403 for port 25", || b.text("#status-code") == "403");
+    assert_eq!(
+        b.value("#blocked-ports"),
+        default.to_string(),
+        "the default is shown"
+    );
+    assert!(!b.visible("#blocked-ports-default"));
+    type_into(b, "#blocked-ports", "");
+    b.wait_until("port 25 forwarded", || b.text("#status-code") == "200");
+    assert!(sent_scenario(b)
+        .settings
+        .forward_blocked_ports
+        .to_string()
+        .is_empty());
+    b.click("#blocked-ports-default");
+    b.wait_until("the default list back", || b.text("#status-code") == "403");
+    assert_eq!(b.value("#blocked-ports"), default.to_string());
+    assert_eq!(b.value("#preset"), "forward-port-25");
+
+    b.click("#preset option[value=\"auth-throttled\"]");
+    b.wait_until("429", || b.text("#status-code") == "429");
+    type_into(b, "#auth-failures", "0");
+    b.wait_until("the wrong password challenged", || {
+        b.text("#status-code") == "407"
+    });
+    assert_eq!(sent_scenario(b).auth_failures, 0);
 }
 
 /// A changed scenario lives in the URL; opening that URL afresh restores it.

@@ -147,7 +147,7 @@ fn every_conformance_vector_through_the_bindings() {
 #[wasm_bindgen_test(unsupported = test)]
 fn every_preset_through_the_bindings() {
     let list = presets();
-    assert!(list.len() >= 14);
+    assert!(list.len() >= 24);
     for p in list {
         let id = p["id"].as_str().unwrap_or("?");
         let t = simulate(&p["scenario"]).unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -188,6 +188,14 @@ fn the_presets_the_issue_asks_for_have_their_statuses() {
         assert_eq!(status(id), 400, "{id}");
     }
     assert_eq!(status("get-forwarded"), 200);
+    // Issue 8's rules, each shown by a preset.
+    assert_eq!(status("dns-rebinding"), 403);
+    assert_eq!(status("local-name"), 200);
+    assert_eq!(status("local-hosts"), 200);
+    assert_eq!(status("metadata"), 403);
+    assert_eq!(status("forward-port-25"), 403);
+    assert_eq!(status("auth-throttled"), 429);
+    assert_eq!(status("loop-interface"), 502);
     let why = status("why-not-302");
     assert!(
         (500..600).contains(&why),
@@ -196,11 +204,14 @@ fn the_presets_the_issue_asks_for_have_their_statuses() {
 }
 
 /// The page writes a scenario in one canonical shape (request, settings
-/// with listen/allowed_ports/auth, dns, connect, client_tls, and origin only
-/// when it fails), so selecting a preset and reading the controls back gives
-/// the same JSON. Keep the file in that shape.
+/// with listen/allowed_ports/auth, dns, connect, client_tls; and only when
+/// they differ from the core's defaults, forward_blocked_ports, local_hosts,
+/// auth_throttle, host_addrs, auth_failures and a failing origin), so
+/// selecting a preset and reading the controls back gives the same JSON.
+/// Keep the file in that shape.
 #[wasm_bindgen_test(unsupported = test)]
 fn presets_are_in_the_pages_canonical_shape() {
+    let defaults = serde_json::to_value(Settings::default()).expect("settings JSON");
     for p in presets() {
         let id = p["id"].as_str().unwrap_or("?");
         for key in ["id", "group", "title", "description"] {
@@ -216,21 +227,49 @@ fn presets_are_in_the_pages_canonical_shape() {
                 "{id}: only a failing origin is written"
             );
             want.push("origin");
-            want.sort_unstable();
         }
+        if let Some(addrs) = s.get("host_addrs") {
+            assert!(
+                addrs.as_array().is_some_and(|a| !a.is_empty()),
+                "{id}: host_addrs only when there are some"
+            );
+            want.push("host_addrs");
+        }
+        if let Some(n) = s.get("auth_failures") {
+            assert!(
+                n.as_u64().is_some_and(|n| n > 0),
+                "{id}: auth_failures only when above 0"
+            );
+            want.push("auth_failures");
+        }
+        want.sort_unstable();
         assert_eq!(keys, want, "{id}: scenario keys");
-        let mut settings: Vec<&str> = s["settings"]
-            .as_object()
-            .expect("settings object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        settings.sort_unstable();
-        assert_eq!(
-            settings,
-            ["allowed_ports", "auth", "listen"],
-            "{id}: settings keys"
-        );
+        let settings = s["settings"].as_object().expect("settings object");
+        let mut names: Vec<&str> = settings.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut want = vec!["allowed_ports", "auth", "listen"];
+        for key in ["forward_blocked_ports", "local_hosts", "auth_throttle"] {
+            if let Some(value) = settings.get(key) {
+                assert_ne!(
+                    value, &defaults[key],
+                    "{id}: {key} only when not the default"
+                );
+                if key == "auth_throttle" {
+                    // The page writes all three; whole seconds, because it reads
+                    // 60.0 back as 60 and the browser test compares the JSON.
+                    let t = value.as_object().expect("auth_throttle object");
+                    assert!(
+                        ["failures", "window", "block"]
+                            .iter()
+                            .all(|k| t.get(*k).is_some_and(|v| v.is_u64())),
+                        "{id}: auth_throttle with whole failures, window and block"
+                    );
+                }
+                want.push(key);
+            }
+        }
+        want.sort_unstable();
+        assert_eq!(names, want, "{id}: settings keys");
         let request = s["request"].as_str().unwrap_or_default();
         assert!(
             request.ends_with("\r\n\r\n") && !request.replace("\r\n", "").contains('\n'),

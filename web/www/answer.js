@@ -114,8 +114,31 @@ function renderOne(t) {
   $("rule-why").textContent = a ? a.rule.why : "Burrow made no response of its own.";
   $("rule-id").textContent = a ? a.rule.id : "";
   $("rule-spec").replaceChildren(a ? specLinks(a.rule.spec) : "");
+  renderChecks(t);
   renderProxyStatus(a);
   renderForwarded(a);
+}
+
+/**
+ * The steps where Burrow stops to refuse something it found (a diagram
+ * arrow from Burrow to itself, such as "refuse 127.0.0.1:443"), with the
+ * core's words for it: the diagram ends on the close, so they would
+ * otherwise be seen only by stepping back.
+ */
+function renderChecks(t) {
+  const own = t.answers.length < 2 ? t.steps.filter((s) => s.from === "burrow" && s.to === "burrow") : [];
+  const box = $("checks");
+  box.replaceChildren();
+  for (const s of own) {
+    const line = document.createElement("span");
+    line.className = "check-line";
+    const label = document.createElement("code");
+    label.textContent = s.label;
+    line.append(label, " ", s.note);
+    box.append(line);
+  }
+  box.hidden = !own.length;
+  $("checks-term").hidden = !own.length;
 }
 
 function renderProxyStatus(a) {

@@ -88,7 +88,11 @@ function wire() {
     clearTimeout(pending);
     update(false);
   };
-  for (const id of ["request", "dns-addrs", "sni", "ports", "user", "password"]) {
+  const typed = [
+    "request", "dns-addrs", "host-addrs", "sni", "ports", "blocked-ports", "local-hosts",
+    "user", "password", "throttle-failures", "throttle-window", "throttle-block", "auth-failures",
+  ];
+  for (const id of typed) {
     $(id).addEventListener("input", soon);
   }
   for (const id of ["bare-lf", "dns", "connect", "tls", "origin", "listen", "auth"]) {
@@ -115,6 +119,12 @@ function wire() {
     update(false);
     $("origin").focus();
     notice("Loaded origin answer dropped: the origin answers 200 with a body.");
+  });
+  $("blocked-ports-default").addEventListener("click", () => {
+    clearTimeout(pending);
+    $("blocked-ports").value = DEFAULTS.settings.forward_blocked_ports;
+    update(false);
+    $("blocked-ports").focus();
   });
   $("show-crlf").addEventListener("change", () => refreshBytes(transcript));
   $("copy-link").addEventListener("click", copyLink);
@@ -197,8 +207,11 @@ function syncControls() {
   $("sni-row").hidden = tls !== "sni_other";
   $("sni-match-hint").hidden = tls !== "matching_sni";
   const authOn = $("auth").value === "on";
-  $("user").disabled = !authOn;
-  $("password").disabled = !authOn;
+  for (const id of ["user", "password", "throttle-failures", "throttle-window", "throttle-block", "auth-failures"]) {
+    $(id).disabled = !authOn;
+  }
+  $("blocked-ports-default").hidden =
+    $("blocked-ports").value.trim() === DEFAULTS.settings.forward_blocked_ports;
   $("auth-fields").classList.toggle("off", !authOn);
   $("request-to").textContent = $("listen").value;
 }

@@ -2,15 +2,19 @@
 //
 // The page keeps the whole scenario it was last given (a preset, a shared
 // link, the desktop app's "Open in simulator"). The controls edit the fields
-// they manage: request, settings {listen, allowed_ports, auth}, dns, connect,
-// client_tls and the origin's choice. Every other field of the loaded
-// scenario (other settings, client and listener addresses, a custom origin
-// response) is carried through unchanged into what simulate() gets and into
-// the link. A preset has none of those, so selecting one gives the canonical
-// shape of presets.json: request, settings {listen, allowed_ports, auth},
-// dns, connect, client_tls, and origin only when it fails. No decisions are
-// made here: the core answers (even which SNI "the host" is); this only
-// reads and writes form fields.
+// they manage: request, settings {listen, allowed_ports, auth,
+// forward_blocked_ports, local_hosts, auth_throttle}, host_addrs,
+// auth_failures, dns, connect, client_tls and the origin's choice. Every
+// other field of the loaded scenario (other settings, client and listener
+// addresses, a custom origin response) is carried through unchanged into
+// what simulate() gets and into the link. A preset has none of those, so
+// selecting one gives the canonical shape of presets.json: request, settings
+// {listen, allowed_ports, auth}, dns, connect, client_tls; and only when they
+// differ from the core's defaults, forward_blocked_ports, local_hosts,
+// auth_throttle, host_addrs, auth_failures and a failing origin. (Written
+// only then, so that a link stays short and old links and presets keep
+// their shape.) No decisions are made here: the core answers (even which
+// SNI "the host" is); this only reads and writes form fields.
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,8 +32,12 @@ export function setDefaults(json) {
 }
 
 /** The top-level fields and settings the controls edit; everything else is carried. */
-const MANAGED = new Set(["request", "settings", "dns", "connect", "client_tls", "origin"]);
-const MANAGED_SETTINGS = new Set(["listen", "allowed_ports", "auth"]);
+const MANAGED = new Set([
+  "request", "settings", "host_addrs", "auth_failures", "dns", "connect", "client_tls", "origin",
+]);
+const MANAGED_SETTINGS = new Set([
+  "listen", "allowed_ports", "auth", "forward_blocked_ports", "local_hosts", "auth_throttle",
+]);
 /** The origin option standing for the loaded origin, when no other option can show it. */
 const AS_LOADED = "loaded";
 
@@ -58,6 +66,32 @@ function carriedFields() {
   );
 }
 
+/** "a, b c" → ["a", "b", "c"]: the lists the page takes as text. */
+const list = (id) => $(id).value.split(/[\s,]+/).filter(Boolean);
+
+/** A number field as a number; as typed when it is not one, so the core names the problem. */
+function number(id) {
+  const text = $(id).value.trim();
+  const n = Number(text);
+  return text !== "" && Number.isFinite(n) ? n : text;
+}
+
+/** The settings the new-rule controls hold, each only when it is not the core's default. */
+function ruleSettings() {
+  const out = {};
+  const blocked = $("blocked-ports").value.trim();
+  if (blocked !== DEFAULTS.settings.forward_blocked_ports) out.forward_blocked_ports = blocked;
+  const local = list("local-hosts");
+  if (local.length) out.local_hosts = local;
+  const throttle = {
+    failures: number("throttle-failures"),
+    window: number("throttle-window"),
+    block: number("throttle-block"),
+  };
+  if (!sameJson(throttle, DEFAULTS.settings.auth_throttle)) out.auth_throttle = throttle;
+  return out;
+}
+
 /** Reads every control, plus the carried fields, into a Scenario object (what simulate() gets). */
 export function readControls() {
   const text = $("request").value;
@@ -66,7 +100,7 @@ export function readControls() {
     $("auth").value === "on" ? { user: $("user").value, password: $("password").value } : null;
   const dns =
     $("dns").value === "resolves"
-      ? { resolves: $("dns-addrs").value.split(/[\s,]+/).filter(Boolean) }
+      ? { resolves: list("dns-addrs") }
       : { fails: $("dns").value };
   const connect = $("connect").value === "connects" ? "connects" : { fails: $("connect").value };
   const tls = $("tls").value;
@@ -74,12 +108,22 @@ export function readControls() {
   if (tls === "sni_other") client_tls = { sni: $("sni").value };
   const scenario = {
     request,
-    settings: { listen: $("listen").value, allowed_ports: $("ports").value, auth, ...carriedSettings() },
+    settings: {
+      listen: $("listen").value,
+      allowed_ports: $("ports").value,
+      auth,
+      ...ruleSettings(),
+      ...carriedSettings(),
+    },
     ...carriedFields(),
     dns,
     connect,
     client_tls,
   };
+  const hostAddrs = list("host-addrs");
+  if (hostAddrs.length) scenario.host_addrs = hostAddrs;
+  const failures = number("auth-failures");
+  if (failures !== 0) scenario.auth_failures = failures;
   const origin = $("origin").value;
   if (origin === AS_LOADED) {
     scenario.origin = copy(loaded.origin);
@@ -107,6 +151,15 @@ export function applyScenario(s) {
     $("user").value = settings.auth.user ?? "";
     $("password").value = settings.auth.password ?? "";
   }
+  const d = DEFAULTS.settings;
+  $("blocked-ports").value = settings.forward_blocked_ports ?? d.forward_blocked_ports;
+  $("local-hosts").value = joined(settings.local_hosts ?? d.local_hosts);
+  const throttle = { ...d.auth_throttle, ...settings.auth_throttle };
+  $("throttle-failures").value = throttle.failures;
+  $("throttle-window").value = throttle.window;
+  $("throttle-block").value = throttle.block;
+  $("host-addrs").value = joined(s.host_addrs ?? []);
+  $("auth-failures").value = s.auth_failures ?? 0;
 
   const dns = s.dns || { resolves: ["192.0.2.10"] };
   if (dns.fails) {
@@ -128,6 +181,11 @@ export function applyScenario(s) {
   }
 
   setOrigin(s.origin);
+}
+
+/** A list as the page's text fields show it; anything else as text, for the core to refuse. */
+function joined(v) {
+  return Array.isArray(v) ? v.join(", ") : String(v);
 }
 
 /** Selects the origin option for `origin`, or "as loaded" when none of them can show it. */
