@@ -41,7 +41,9 @@ fn limits(input: &mut Input<'_>) -> HeadLimits {
             headers: usize::from(input.byte() % 8),
             head_bytes: usize::from(input.u16() % 1024) + 1,
             response_headers: usize::from(input.byte() % 8),
-            response_head_bytes: usize::from(input.u16() % 1024) + 1,
+            // At least `HTTP/`: below that, a head too large is seen before one
+            // that is not HTTP in some splits, a limit `validate` (1024) rules out.
+            response_head_bytes: usize::from(input.u16() % 1024) + 5,
         },
     }
 }
