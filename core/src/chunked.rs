@@ -123,15 +123,20 @@ impl ChunkedDecoder {
                         Some(p) => (&rest[..=p], true),
                         None => (rest, false),
                     };
+                    // Fail at the first wrong byte rather than waiting for a line
+                    // end, and before the length check: a long run after chunk
+                    // data is the same error however it is split (found by fuzzing).
+                    let seen = self.line.len();
+                    if self.state == State::DataEnd
+                        && b"\r\n".get(seen..seen + piece.len()) != Some(piece)
+                    {
+                        return Err(ChunkError::MissingCrlf);
+                    }
                     if self.line.len() + piece.len() > MAX_LINE {
                         return Err(ChunkError::TooLong);
                     }
                     self.line.extend_from_slice(piece);
                     i += piece.len();
-                    // Fail at the first wrong byte rather than waiting for a line end.
-                    if self.state == State::DataEnd && !b"\r\n".starts_with(&self.line) {
-                        return Err(ChunkError::MissingCrlf);
-                    }
                     if complete {
                         if let Some(event) = self.end_of_line()? {
                             return Ok(Step {
@@ -279,6 +284,10 @@ mod tests {
         fails("5\r\nhello0\r\n", ChunkError::MissingCrlf);
         // Detected at the first wrong byte, without waiting for a line end.
         fails("5\r\nhelloX", ChunkError::MissingCrlf);
+        fails(
+            &format!("5\r\nhello{}", "X".repeat(MAX_LINE + 1)),
+            ChunkError::MissingCrlf,
+        );
         // 17 hex digits would overflow u64 (RUSTSEC-2021-0079).
         fails("10000000000000000\r\n", ChunkError::BadSize);
         fails(

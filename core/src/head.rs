@@ -282,8 +282,13 @@ impl HeadReader {
                             self.part = Part::RequestLine { in_method: false };
                             break;
                         }
-                        // Bad line ends are httparse's to judge at the LF.
-                        b'\r' | b'\n' => break,
+                        // Bad line ends are httparse's to judge at the LF,
+                        // and so is the rest of the line: a later read must
+                        // not look at what this one did not (found by fuzzing).
+                        b'\r' | b'\n' => {
+                            self.part = Part::RequestLine { in_method: false };
+                            break;
+                        }
                         _ if is_tchar(b) => {}
                         _ => {
                             note(i, HeadError::Malformed(NOT_A_REQUEST_LINE));
@@ -602,6 +607,7 @@ mod tests {
             format!("GET http://a/ HTTP/1.1\r\nX : {}\r\n\r\n", "v".repeat(2030)).into_bytes(),
             b"GET http://a/ HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
             b"\r\n\r\n\r\nGET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"\nun\rtil\x00".to_vec(),
         ];
         let mut many = b"GET http://a/ HTTP/1.1\r\n".to_vec();
         for i in 0..17 {

@@ -105,7 +105,9 @@ fn finish(head: &[u8], fields: usize) -> ResponseParse {
     let mut res = httparse::Response::new(&mut slots);
     match res.parse(head) {
         Ok(httparse::Status::Complete(len)) => {
-            let (Some(minor), Some(status)) = (res.version, res.code) else {
+            // A status below 100 has no class (RFC 9110 §15), and would be
+            // relayed with fewer than three digits (found by fuzzing).
+            let (Some(minor), Some(status @ 100..)) = (res.version, res.code) else {
                 return ResponseParse::Invalid(ResponseError::Malformed);
             };
             let version = if minor == 0 {
@@ -186,6 +188,10 @@ mod tests {
         assert_eq!(whole(b"HTT"), ResponseParse::Partial);
         assert_eq!(
             whole(b"HTTP/1.1 2x0 OK\r\n\r\n"),
+            ResponseParse::Invalid(ResponseError::Malformed)
+        );
+        assert_eq!(
+            whole(b"HTTP/1.1 002 OK\r\n\r\n"),
             ResponseParse::Invalid(ResponseError::Malformed)
         );
         let limits = HeadLimits {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::{cmd, install, netns, step, web};
+use crate::{cmd, fuzz, install, netns, step, web};
 
 /// The pipeline. Add a step here; it is timed, named in errors and listed in the summary.
 /// Command lines are split on whitespace (no quoting).
@@ -19,6 +19,8 @@ const STEPS: &[Step] = &[
     Step::cmd("test build", TEST_BUILD),
     Step::cmd("test", TEST).netns(),
     Step::cmd("test burrow-tests", "cargo test -p burrow-tests --offline").netns(),
+    // Each fuzz target briefly, from its corpus and the seeds made from the vectors.
+    Step::task("fuzz", fuzz::ci),
     Step::cmd("core wasm build", CORE_WASM),
     Step::cmd("web wasm tests (node)", WEB_WASM_TEST).netns(),
     Step::cmd("web wasm tests (chromium)", WEB_WASM_TEST)

@@ -10,14 +10,18 @@ Commands:
   install                  Install what is missing: the wasm32 target, Debian packages,
                            wasm-bindgen-cli (pinned to Cargo.lock) and tauri-driver
   ci                       install, fmt, clippy, tests (in a loopback-only network namespace),
-                           wasm build and tests, web bundle, desktop and browser end-to-end tests,
-                           the desktop app's Windows type check
+                           each fuzz target briefly, wasm build and tests, web bundle, desktop
+                           and browser end-to-end tests, the desktop app's Windows type check
   web [--no-serve] [--port N]
                            Build the simulator into target/web/ and serve it on 127.0.0.1
                            (port 0, the default, lets the OS choose)
   desktop [-- args...]     Build the simulator, then run the desktop app
                            (cargo run -p burrow-desktop -- args)
   bench [-- args...]       Build the release proxy and run the bench harness with args
+  fuzz [--time SECS] [TARGET...]
+                           Run the fuzz targets of fuzz/ (all, or those named) one after
+                           another for SECS seconds each (default 60) with cargo-fuzz,
+                           installing it if missing; fails on a crash, naming the input
   help                     Show this text";
 
 /// What the user asked for.
@@ -35,7 +39,21 @@ pub enum Task {
     Desktop(Vec<String>),
     /// Run the bench harness with these arguments.
     Bench(Vec<String>),
+    /// Run the fuzz targets.
+    Fuzz(FuzzFlags),
 }
+
+/// Flags of `cargo xtask fuzz`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FuzzFlags {
+    /// Seconds of fuzzing per target.
+    pub seconds: u64,
+    /// The targets to run; empty means all.
+    pub targets: Vec<String>,
+}
+
+/// Seconds per target when `--time` is not given.
+pub const FUZZ_DEFAULT_SECONDS: u64 = 60;
 
 /// Flags of `cargo xtask web`.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,6 +76,7 @@ pub fn parse(args: &[String]) -> Result<Task> {
         "web" => Task::Web(parse_web(rest)?),
         "desktop" => Task::Desktop(passthrough(rest)),
         "bench" => Task::Bench(passthrough(rest)),
+        "fuzz" => Task::Fuzz(parse_fuzz(rest)?),
         other => bail!("unknown command `{other}`"),
     };
     Ok(task)
@@ -89,6 +108,34 @@ fn parse_web(rest: &[String]) -> Result<WebFlags> {
         }
     }
     Ok(flags)
+}
+
+fn parse_fuzz(rest: &[String]) -> Result<FuzzFlags> {
+    let mut flags = FuzzFlags {
+        seconds: FUZZ_DEFAULT_SECONDS,
+        targets: Vec::new(),
+    };
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--time" {
+            let value = args.next().context("`--time` needs a number of seconds")?;
+            flags.seconds = parse_seconds(value)?;
+        } else if let Some(value) = arg.strip_prefix("--time=") {
+            flags.seconds = parse_seconds(value)?;
+        } else if arg.starts_with('-') {
+            bail!("unexpected argument `{arg}` for `fuzz`");
+        } else {
+            flags.targets.push(arg.clone());
+        }
+    }
+    Ok(flags)
+}
+
+fn parse_seconds(value: &str) -> Result<u64> {
+    match value.parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("`--time {value}` is not a positive number of seconds"),
+    }
 }
 
 fn parse_port(value: &str) -> Result<u16> {
@@ -151,6 +198,26 @@ mod tests {
         assert!(check("web --port 70000").is_err());
         assert!(check("web --port=x").is_err());
         assert!(check("web --serve").is_err());
+    }
+
+    #[test]
+    fn fuzz_flags() {
+        let fuzz = |seconds, targets: &[&str]| {
+            Task::Fuzz(FuzzFlags {
+                seconds,
+                targets: strings(targets),
+            })
+        };
+        assert_eq!(check("fuzz").unwrap(), fuzz(FUZZ_DEFAULT_SECONDS, &[]));
+        assert_eq!(check("fuzz --time 300").unwrap(), fuzz(300, &[]));
+        assert_eq!(
+            check("fuzz head --time=5 tls").unwrap(),
+            fuzz(5, &["head", "tls"])
+        );
+        assert!(check("fuzz --time").is_err());
+        assert!(check("fuzz --time 0").is_err());
+        assert!(check("fuzz --time x").is_err());
+        assert!(check("fuzz --jobs 2").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod ci;
 mod cmd;
 mod desktop;
 mod flags;
+mod fuzz;
 mod install;
 mod netns;
 mod step;
@@ -54,6 +55,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Web(web) => web::run(&web),
         Task::Desktop(args) => desktop::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Fuzz(flags) => fuzz::run(&flags),
     }
 }
 
