@@ -18,10 +18,14 @@ Commands:
   desktop [-- args...]     Build the simulator, then run the desktop app
                            (cargo run -p burrow-desktop -- args)
   bench [-- args...]       Build the release proxy and run the bench harness with args
+  soak [--minutes N] [--seed S]
+                           Build the release proxy and run it under N minutes (default 3,
+                           fractions allowed) of mixed, hostile, checked load on loopback; then
+                           check descriptors, sockets and memory are back to baseline
   help                     Show this text";
 
 /// What the user asked for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Task {
     /// Print the usage text.
     Help,
@@ -35,7 +39,21 @@ pub enum Task {
     Desktop(Vec<String>),
     /// Run the bench harness with these arguments.
     Bench(Vec<String>),
+    /// Run the soak.
+    Soak(SoakFlags),
 }
+
+/// Flags of `cargo xtask soak`.
+#[derive(Debug, PartialEq)]
+pub struct SoakFlags {
+    /// Minutes of load, more than 0 and at most [`MAX_SOAK_MINUTES`].
+    pub minutes: f64,
+    /// The seed of the load's random choices; the harness picks and prints one if `None`.
+    pub seed: Option<u64>,
+}
+
+/// The longest soak: an hour is already far past what finds a leak the short one misses.
+pub const MAX_SOAK_MINUTES: f64 = 60.0;
 
 /// Flags of `cargo xtask web`.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,6 +76,7 @@ pub fn parse(args: &[String]) -> Result<Task> {
         "web" => Task::Web(parse_web(rest)?),
         "desktop" => Task::Desktop(passthrough(rest)),
         "bench" => Task::Bench(passthrough(rest)),
+        "soak" => Task::Soak(parse_soak(rest)?),
         other => bail!("unknown command `{other}`"),
     };
     Ok(task)
@@ -86,6 +105,46 @@ fn parse_web(rest: &[String]) -> Result<WebFlags> {
             flags.port = parse_port(value)?;
         } else {
             bail!("unexpected argument `{arg}` for `web`");
+        }
+    }
+    Ok(flags)
+}
+
+fn parse_soak(rest: &[String]) -> Result<SoakFlags> {
+    let mut flags = SoakFlags {
+        minutes: 3.0,
+        seed: None,
+    };
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .or_else(|| args.next().map(String::as_str))
+                .with_context(|| format!("`{name}` needs a value"))
+        };
+        match name {
+            "--minutes" => {
+                let text = value()?;
+                flags.minutes = text
+                    .parse()
+                    .ok()
+                    .filter(|m: &f64| *m > 0.0 && *m <= MAX_SOAK_MINUTES)
+                    .with_context(|| {
+                        format!("`--minutes {text}` is not a number of minutes above 0 and at most {MAX_SOAK_MINUTES}")
+                    })?;
+            }
+            "--seed" => {
+                let text = value()?;
+                flags.seed = Some(
+                    text.parse()
+                        .with_context(|| format!("`--seed {text}` is not a whole number"))?,
+                );
+            }
+            _ => bail!("unexpected argument `{arg}` for `soak`"),
         }
     }
     Ok(flags)
@@ -151,6 +210,24 @@ mod tests {
         assert!(check("web --port 70000").is_err());
         assert!(check("web --port=x").is_err());
         assert!(check("web --serve").is_err());
+    }
+
+    #[test]
+    fn soak_flags() {
+        let soak = |minutes, seed| Task::Soak(SoakFlags { minutes, seed });
+        assert_eq!(check("soak").unwrap(), soak(3.0, None));
+        assert_eq!(check("soak --minutes 0.5").unwrap(), soak(0.5, None));
+        assert_eq!(
+            check("soak --seed 7 --minutes=10").unwrap(),
+            soak(10.0, Some(7))
+        );
+        assert_eq!(check("soak --seed=9").unwrap(), soak(3.0, Some(9)));
+        assert!(check("soak --minutes").is_err());
+        assert!(check("soak --minutes 0").is_err());
+        assert!(check("soak --minutes 61").is_err());
+        assert!(check("soak --minutes NaN").is_err());
+        assert!(check("soak --seed -1").is_err());
+        assert!(check("soak --fast").is_err());
     }
 
     #[test]

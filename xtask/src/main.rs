@@ -11,6 +11,7 @@ mod desktop;
 mod flags;
 mod install;
 mod netns;
+mod soak;
 mod step;
 #[cfg(test)]
 mod tidy;
@@ -54,6 +55,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Web(web) => web::run(&web),
         Task::Desktop(args) => desktop::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Soak(flags) => soak::run(&flags),
     }
 }
 

@@ -125,7 +125,10 @@ pub fn shown(answer: &[u8]) -> String {
         return "nothing (closed without an answer)".to_string();
     }
     let line = answer.split(|&b| b == b'\r').next().unwrap_or(answer);
-    format!("{:?}", String::from_utf8_lossy(&line[..line.len().min(120)]))
+    format!(
+        "{:?}",
+        String::from_utf8_lossy(&line[..line.len().min(120)])
+    )
 }
 
 #[cfg(test)]
@@ -134,7 +137,10 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(status(b"HTTP/1.1 400 Bad Request\r\n").as_deref(), Some("400"));
+        assert_eq!(
+            status(b"HTTP/1.1 400 Bad Request\r\n").as_deref(),
+            Some("400")
+        );
         assert_eq!(status(b"junk 400\r\n"), None);
         assert_eq!(status(b""), None);
         assert_eq!(shown(b""), "nothing (closed without an answer)");

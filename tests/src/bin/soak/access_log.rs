@@ -75,8 +75,12 @@ mod tests {
     fn tallies_by_kind() {
         let mut t = Tally::default();
         let ip = Kind::Garbage.address(3);
-        t.add(&format!(r#"{{"client":"{ip}:5000","status":400,"close":"rejected"}}"#));
-        t.add(&format!(r#"{{"client":"{ip}:5001","status":400,"close":"rejected"}}"#));
+        t.add(&format!(
+            r#"{{"client":"{ip}:5000","status":400,"close":"rejected"}}"#
+        ));
+        t.add(&format!(
+            r#"{{"client":"{ip}:5001","status":400,"close":"rejected"}}"#
+        ));
         t.add(r#"{"client":"127.0.0.1:9","status":null,"close":"client_fin"}"#);
         t.add("not json");
         assert_eq!((t.lines, t.unparsed), (4, 1));

@@ -74,11 +74,7 @@ pub async fn burst(env: &Env, cap: usize, extra: usize, exact: bool) -> Result<B
         };
         env.stats.record(Kind::CapClient, outcome);
     }
-    let over = if exact {
-        b.held != cap
-    } else {
-        b.held > cap
-    };
+    let over = if exact { b.held != cap } else { b.held > cap };
     if over || b.refused + b.closed < b.opened.saturating_sub(cap) {
         let rule = if exact { "exactly" } else { "at most" };
         env.stats.record(

@@ -263,6 +263,9 @@ mod tests {
         let line = "2026-01-01T00:00:00Z  WARN burrow: the access log fell behind and lost events missed=37";
         assert_eq!(missed(line), 37);
         assert_eq!(missed("no count"), 0);
-        assert_eq!(strip_ansi("\u{1b}[3mmissed\u{1b}[0m\u{1b}[2m=\u{1b}[0m5"), "missed=5");
+        assert_eq!(
+            strip_ansi("\u{1b}[3mmissed\u{1b}[0m\u{1b}[2m=\u{1b}[0m5"),
+            "missed=5"
+        );
     }
 }

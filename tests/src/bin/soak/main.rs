@@ -148,7 +148,11 @@ async fn soak(args: &Args) -> Result<bool> {
             base.snap
         );
     }
-    println!("baseline after {:.1} s at rest: {:?}", base.took.as_secs_f64(), base.snap);
+    println!(
+        "baseline after {:.1} s at rest: {:?}",
+        base.took.as_secs_f64(),
+        base.snap
+    );
 
     let load_from = stats.elapsed();
     let until = Instant::now() + schedule.load;
@@ -156,7 +160,12 @@ async fn soak(args: &Args) -> Result<bool> {
     let probes = Probes::default();
     let (peaks, stall, mixed, _, mut bursts) = tokio::join!(
         watch::peaks(burrow.pid, &origins, until),
-        stall::stall(&burrow, &env, load_from + schedule.stall_at, schedule.stall_for),
+        stall::stall(
+            &burrow,
+            &env,
+            load_from + schedule.stall_at,
+            schedule.stall_for
+        ),
         mix::run(&env, until, args.seed.rotate_left(17)),
         probes.run(&env, until, args.seed.rotate_left(31)),
         cap_bursts(&env, per_client, until),
@@ -166,12 +175,24 @@ async fn soak(args: &Args) -> Result<bool> {
     let peaks = peaks?;
     if !per_client {
         // The global cap, met only while nothing else is connected: at rest first.
-        watch::settle(burrow.pid, &origins, schedule.settle_limit, Some(&base.snap)).await?;
+        watch::settle(
+            burrow.pid,
+            &origins,
+            schedule.settle_limit,
+            Some(&base.snap),
+        )
+        .await?;
         println!("cap client: the global cap ({MAX_CONNECTIONS}) from one address, nothing else connected");
         bursts.push(cap::burst(&env, MAX_CONNECTIONS, CAP_EXTRA, true).await?);
     }
     println!("settling (at most {:?})", schedule.settle_limit);
-    let after = watch::settle(burrow.pid, &origins, schedule.settle_limit, Some(&base.snap)).await?;
+    let after = watch::settle(
+        burrow.pid,
+        &origins,
+        schedule.settle_limit,
+        Some(&base.snap),
+    )
+    .await?;
     let alive = burrow.running();
     let exit = burrow.stop();
     let figures = report::Figures {

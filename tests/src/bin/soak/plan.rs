@@ -196,7 +196,8 @@ impl Schedule {
         let stall_for = (load / 4).min(Duration::from_secs(25));
         let warmup = Duration::from_secs(if load < Duration::from_secs(60) { 4 } else { 8 });
         // Every timer the proxy runs (idle, head, keep-alive, linger) has fired by then, twice.
-        let settle_limit = Duration::from_secs_f64(2.0 * TUNNEL_IDLE.max(REQUEST_HEAD).max(KEEP_ALIVE) + 10.0);
+        let settle_limit =
+            Duration::from_secs_f64(2.0 * TUNNEL_IDLE.max(REQUEST_HEAD).max(KEEP_ALIVE) + 10.0);
         Schedule {
             warmup,
             load,

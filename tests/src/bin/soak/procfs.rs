@@ -133,8 +133,14 @@ mod tests {
     fn reads_this_process() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let snap = snapshot(std::process::id()).unwrap();
-        assert!(snap.fds >= 4 && snap.threads >= 1 && snap.rss_kib > 0, "{snap:?}");
-        assert!(snap.listening >= 1 && snap.hwm_kib >= snap.rss_kib, "{snap:?}");
+        assert!(
+            snap.fds >= 4 && snap.threads >= 1 && snap.rss_kib > 0,
+            "{snap:?}"
+        );
+        assert!(
+            snap.listening >= 1 && snap.hwm_kib >= snap.rss_kib,
+            "{snap:?}"
+        );
         drop(listener);
     }
 

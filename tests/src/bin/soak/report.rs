@@ -99,17 +99,25 @@ pub fn print(f: &Figures) -> bool {
             .map(|(how, n)| format!("{n} {how}"))
             .collect::<Vec<_>>()
             .join("; ");
-        for (t, v) in total
-            .iter_mut()
-            .zip([k.opened, k.completed, k.expected_total(), k.unexpected, k.up, k.down])
-        {
+        for (t, v) in total.iter_mut().zip([
+            k.opened,
+            k.completed,
+            k.expected_total(),
+            k.unexpected,
+            k.up,
+            k.down,
+        ]) {
             *t += v;
         }
         rows.push(vec![
             kind.name().to_string(),
             k.opened.to_string(),
             k.completed.to_string(),
-            if expected.is_empty() { "0".into() } else { expected },
+            if expected.is_empty() {
+                "0".into()
+            } else {
+                expected
+            },
             k.unexpected.to_string(),
             mib(k.up),
             mib(k.down),
@@ -125,7 +133,15 @@ pub fn print(f: &Figures) -> bool {
         mib(total[5]),
     ]);
     table(
-        &["kind", "opened", "completed", "failed as expected", "unexpected", "checked ↑", "checked ↓"],
+        &[
+            "kind",
+            "opened",
+            "completed",
+            "failed as expected",
+            "unexpected",
+            "checked ↑",
+            "checked ↓",
+        ],
         &rows,
     );
     let forward = kinds.get(&Kind::Forward).cloned().unwrap_or_default();
@@ -134,8 +150,16 @@ pub fn print(f: &Figures) -> bool {
         forward.requests, forward.completed, f.http_accepted
     );
     for (kind, k) in &kinds {
-        for example in &k.examples {
-            println!("  unexpected, {}: {example}", kind.name());
+        for (example, n) in &k.examples {
+            println!("  unexpected, {} (×{n}): {example}", kind.name());
+        }
+        let shown: u64 = k.examples.iter().map(|(_, n)| n).sum();
+        if k.unexpected > shown {
+            println!(
+                "  unexpected, {}: {} more",
+                kind.name(),
+                k.unexpected - shown
+            );
         }
     }
 
@@ -153,7 +177,11 @@ pub fn print(f: &Figures) -> bool {
         .collect();
     if tally.logged(None) > 0 {
         // An address of no kind, or no address: a record whose first events were lost.
-        rows.push(vec!["no kind (client unknown)".into(), tally.logged(None).to_string(), tally.top(None, 3)]);
+        rows.push(vec![
+            "no kind (client unknown)".into(),
+            tally.logged(None).to_string(),
+            tally.top(None, 3),
+        ]);
     }
     table(&["kind", "logged / opened", "most frequent"], &rows);
     let stderr = f.burrow.stderr();
@@ -175,14 +203,44 @@ pub fn print(f: &Figures) -> bool {
     table(
         &["measure", "baseline", "peak in load", "after"],
         &[
-            row("open descriptors", b.fds.to_string(), p.fds.to_string(), a.fds.to_string()),
-            row("TCP sockets", b.sockets.to_string(), p.sockets.to_string(), a.sockets.to_string()),
-            row("  ESTABLISHED", b.established.to_string(), p.established.to_string(), a.established.to_string()),
-            row("  CLOSE_WAIT", b.close_wait.to_string(), p.close_wait.to_string(), a.close_wait.to_string()),
-            row("threads", b.threads.to_string(), p.threads.to_string(), a.threads.to_string()),
+            row(
+                "open descriptors",
+                b.fds.to_string(),
+                p.fds.to_string(),
+                a.fds.to_string(),
+            ),
+            row(
+                "TCP sockets",
+                b.sockets.to_string(),
+                p.sockets.to_string(),
+                a.sockets.to_string(),
+            ),
+            row(
+                "  ESTABLISHED",
+                b.established.to_string(),
+                p.established.to_string(),
+                a.established.to_string(),
+            ),
+            row(
+                "  CLOSE_WAIT",
+                b.close_wait.to_string(),
+                p.close_wait.to_string(),
+                a.close_wait.to_string(),
+            ),
+            row(
+                "threads",
+                b.threads.to_string(),
+                p.threads.to_string(),
+                a.threads.to_string(),
+            ),
             row("VmRSS", kib(b.rss_kib), kib(p.rss_kib), kib(a.rss_kib)),
             row("VmHWM", kib(b.hwm_kib), kib(p.hwm_kib), kib(a.hwm_kib)),
-            row("origin connections", f.base.origin_open.to_string(), f.peaks.origin_open.to_string(), f.after.origin_open.to_string()),
+            row(
+                "origin connections",
+                f.base.origin_open.to_string(),
+                f.peaks.origin_open.to_string(),
+                f.after.origin_open.to_string(),
+            ),
         ],
     );
     println!("tokio tasks cannot be seen from outside the process; each connection task owns a socket, so the socket counts stand in for them");
@@ -230,7 +288,16 @@ pub fn print(f: &Figures) -> bool {
         })
         .collect();
     table(
-        &["window", "length", "probes", "failed", "p50", "p99", "max", "connections ended/s"],
+        &[
+            "window",
+            "length",
+            "probes",
+            "failed",
+            "p50",
+            "p99",
+            "max",
+            "connections ended/s",
+        ],
         &rows,
     );
 
@@ -401,7 +468,11 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, w)| {
                 let dashes = "-".repeat(w.saturating_sub(1));
-                if i == 0 { format!("{dashes}-") } else { format!("{dashes}:") }
+                if i == 0 {
+                    format!("{dashes}-")
+                } else {
+                    format!("{dashes}:")
+                }
             })
             .collect(),
     );

@@ -84,7 +84,10 @@ impl Probes {
                 other => Some(format!("{other:?}")),
             };
             env.stats.record(Kind::Probe, outcome);
-            self.0.lock().expect("probes lock").push(Sample { at, took, failure });
+            self.0
+                .lock()
+                .expect("probes lock")
+                .push(Sample { at, took, failure });
             tokio::time::sleep(PROBE_EVERY).await;
         }
     }
@@ -92,7 +95,7 @@ impl Probes {
     /// The `n` slowest probes, slowest first.
     pub fn slowest(&self, n: usize) -> Vec<Sample> {
         let mut samples = self.0.lock().expect("probes lock").clone();
-        samples.sort_by(|a, b| b.took.cmp(&a.took));
+        samples.sort_by_key(|s| std::cmp::Reverse(s.took));
         samples.truncate(n);
         samples
     }

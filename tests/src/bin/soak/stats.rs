@@ -68,18 +68,27 @@ pub struct KindStats {
     pub down: u64,
     /// Forwarded requests answered.
     pub requests: u64,
-    /// The first few unexpected endings, for the report.
-    pub examples: Vec<String>,
+    /// The first few distinct unexpected endings with how often each came, for the report.
+    pub examples: Vec<(String, u64)>,
 }
 
 impl KindStats {
+    /// Keeps `what` as an example, or counts it again if it is one already.
+    fn example(&mut self, what: String) {
+        if let Some((_, n)) = self.examples.iter_mut().find(|(w, _)| *w == what) {
+            *n += 1;
+        } else if self.examples.len() < EXAMPLES {
+            self.examples.push((what, 1));
+        }
+    }
+
     /// Expected endings in all.
     pub fn expected_total(&self) -> u64 {
         self.expected.values().sum()
     }
 }
 
-/// Unexpected endings kept per kind for the report.
+/// Distinct unexpected endings kept per kind for the report.
 const EXAMPLES: usize = 5;
 
 /// Shortest, longest and count of one timed wait.
@@ -116,7 +125,12 @@ impl Stats {
 
     /// A connection of `kind` is being opened.
     pub fn opened(&self, kind: Kind) {
-        self.kinds.lock().expect("stats lock").entry(kind).or_default().opened += 1;
+        self.kinds
+            .lock()
+            .expect("stats lock")
+            .entry(kind)
+            .or_default()
+            .opened += 1;
     }
 
     /// A connection of `kind` ended with `outcome`.
@@ -135,15 +149,11 @@ impl Stats {
                 Outcome::Corrupted(what) => {
                     k.unexpected += 1;
                     k.mismatches += 1;
-                    if k.examples.len() < EXAMPLES {
-                        k.examples.push(what);
-                    }
+                    k.example(what);
                 }
                 Outcome::Unexpected(what) => {
                     k.unexpected += 1;
-                    if k.examples.len() < EXAMPLES {
-                        k.examples.push(what);
-                    }
+                    k.example(what);
                 }
             }
         }
