@@ -22,10 +22,14 @@ Commands:
                            Run the fuzz targets of fuzz/ (all, or those named) one after
                            another for SECS seconds each (default 60) with cargo-fuzz,
                            installing it if missing; fails on a crash, naming the input
+  soak [--minutes N] [--seed S]
+                           Build the release proxy and run it under N minutes (default 3,
+                           fractions allowed) of mixed, hostile, checked load on loopback; then
+                           check descriptors, sockets and memory are back to baseline
   help                     Show this text";
 
 /// What the user asked for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Task {
     /// Print the usage text.
     Help,
@@ -41,7 +45,21 @@ pub enum Task {
     Bench(Vec<String>),
     /// Run the fuzz targets.
     Fuzz(FuzzFlags),
+    /// Run the soak.
+    Soak(SoakFlags),
 }
+
+/// Flags of `cargo xtask soak`.
+#[derive(Debug, PartialEq)]
+pub struct SoakFlags {
+    /// Minutes of load, more than 0 and at most [`MAX_SOAK_MINUTES`].
+    pub minutes: f64,
+    /// The seed of the load's random choices; the harness picks and prints one if `None`.
+    pub seed: Option<u64>,
+}
+
+/// The longest soak: an hour is already far past what finds a leak the short one misses.
+pub const MAX_SOAK_MINUTES: f64 = 60.0;
 
 /// Flags of `cargo xtask fuzz`.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,6 +95,7 @@ pub fn parse(args: &[String]) -> Result<Task> {
         "desktop" => Task::Desktop(passthrough(rest)),
         "bench" => Task::Bench(passthrough(rest)),
         "fuzz" => Task::Fuzz(parse_fuzz(rest)?),
+        "soak" => Task::Soak(parse_soak(rest)?),
         other => bail!("unknown command `{other}`"),
     };
     Ok(task)
@@ -136,6 +155,46 @@ fn parse_seconds(value: &str) -> Result<u64> {
         Ok(n) if n > 0 => Ok(n),
         _ => bail!("`--time {value}` is not a positive number of seconds"),
     }
+}
+
+fn parse_soak(rest: &[String]) -> Result<SoakFlags> {
+    let mut flags = SoakFlags {
+        minutes: 3.0,
+        seed: None,
+    };
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .or_else(|| args.next().map(String::as_str))
+                .with_context(|| format!("`{name}` needs a value"))
+        };
+        match name {
+            "--minutes" => {
+                let text = value()?;
+                flags.minutes = text
+                    .parse()
+                    .ok()
+                    .filter(|m: &f64| *m > 0.0 && *m <= MAX_SOAK_MINUTES)
+                    .with_context(|| {
+                        format!("`--minutes {text}` is not a number of minutes above 0 and at most {MAX_SOAK_MINUTES}")
+                    })?;
+            }
+            "--seed" => {
+                let text = value()?;
+                flags.seed = Some(
+                    text.parse()
+                        .with_context(|| format!("`--seed {text}` is not a whole number"))?,
+                );
+            }
+            _ => bail!("unexpected argument `{arg}` for `soak`"),
+        }
+    }
+    Ok(flags)
 }
 
 fn parse_port(value: &str) -> Result<u16> {
@@ -218,6 +277,24 @@ mod tests {
         assert!(check("fuzz --time 0").is_err());
         assert!(check("fuzz --time x").is_err());
         assert!(check("fuzz --jobs 2").is_err());
+    }
+
+    #[test]
+    fn soak_flags() {
+        let soak = |minutes, seed| Task::Soak(SoakFlags { minutes, seed });
+        assert_eq!(check("soak").unwrap(), soak(3.0, None));
+        assert_eq!(check("soak --minutes 0.5").unwrap(), soak(0.5, None));
+        assert_eq!(
+            check("soak --seed 7 --minutes=10").unwrap(),
+            soak(10.0, Some(7))
+        );
+        assert_eq!(check("soak --seed=9").unwrap(), soak(3.0, Some(9)));
+        assert!(check("soak --minutes").is_err());
+        assert!(check("soak --minutes 0").is_err());
+        assert!(check("soak --minutes 61").is_err());
+        assert!(check("soak --minutes NaN").is_err());
+        assert!(check("soak --seed -1").is_err());
+        assert!(check("soak --fast").is_err());
     }
 
     #[test]

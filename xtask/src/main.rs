@@ -12,6 +12,7 @@ mod flags;
 mod fuzz;
 mod install;
 mod netns;
+mod soak;
 mod step;
 #[cfg(test)]
 mod tidy;
@@ -56,6 +57,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Desktop(args) => desktop::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(flags) => fuzz::run(&flags),
+        Task::Soak(flags) => soak::run(&flags),
     }
 }
 
