@@ -121,6 +121,7 @@ impl DnsFailure {
             DnsFailure::NoSuchHost => "no such host",
             DnsFailure::Timeout => "timed out",
             DnsFailure::ServerFailure => "resolver failure",
+            DnsFailure::Busy => "too many lookups",
         }
     }
 }

@@ -13,6 +13,21 @@ pub enum DnsFailure {
     Timeout,
     /// The resolver failed for another reason (SERVFAIL, no network).
     ServerFailure,
+    /// The lookup was never started: the engine already waits for as many
+    /// lookups as it allows (in all, or under this name's zone), and a
+    /// lookup the OS has not answered keeps its place even after its client
+    /// gave up, so the queue cannot grow without bound.
+    Busy,
+}
+
+impl DnsFailure {
+    /// Every failure, in the order the simulator lists them.
+    pub const ALL: [DnsFailure; 4] = [
+        DnsFailure::NoSuchHost,
+        DnsFailure::Timeout,
+        DnsFailure::ServerFailure,
+        DnsFailure::Busy,
+    ];
 }
 
 /// Why a TCP connect failed.

@@ -246,6 +246,11 @@ pub fn loop_detected(version: Version) -> Response {
         rule!("proxy-loop", "An intermediary must not forward a message to itself.", "RFC 9110 §7.6, RFC 9209 §2.3.16"))
 }
 
+/// The `Retry-After` of a lookup refused at the engine's bound. A stuck
+/// `getaddrinfo` gives up after glibc's default `timeout:5` × `attempts:2`,
+/// so by then the lookups ahead of it have freed their places.
+pub const DNS_BUSY_RETRY_AFTER_SECS: u64 = 10;
+
 /// The DNS lookup failed.
 pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response {
     let shown = crate::escape::escape(host.as_bytes());
@@ -268,11 +273,20 @@ pub fn dns_failed(version: Version, host: &str, failure: DnsFailure) -> Response
             body: "", rule: rule!("dns-timeout", "The lookup did not finish in time: a gateway timeout.", "RFC 9209 §2.3.1, RFC 9110 §15.6.5"),
             after: After::Close,
         },
+        // 503, not dns_error's usual 502: nothing upstream failed; Burrow is
+        // temporarily overloaded and the same request can succeed later.
+        DnsFailure::Busy => ResponseSpec {
+            version, status: Status::ServiceUnavailable, error: Some(ProxyError::DnsError), details: Some("too many DNS lookups in flight".into()),
+            params: Vec::new(), fields: vec![("Retry-After", DNS_BUSY_RETRY_AFTER_SECS.to_string())],
+            body: "", rule: rule!("dns-busy", "Burrow waits for only so many DNS answers at once, in all and per zone, so names that never answer cannot hold every lookup; past that bound a server that is temporarily overloaded answers 503 and may say when to retry.", "RFC 9110 §15.6.4, RFC 9110 §10.2.3, RFC 9209 §2.3.2"),
+            after: After::Close,
+        },
     };
     let body = match failure {
         DnsFailure::NoSuchHost => format!("Burrow could not find {shown}: the name does not exist in DNS.\nCheck the spelling of the address.\n"),
         DnsFailure::ServerFailure => format!("Burrow could not look up {shown}: the DNS resolver failed.\nCheck this machine's network and DNS settings.\n"),
         DnsFailure::Timeout => format!("Looking up {shown} took too long.\nCheck this machine's DNS settings, or try again.\n"),
+        DnsFailure::Busy => format!("Burrow did not look up {shown}: it is already waiting for too many DNS answers, from this name's domain or in all.\nSome name lookups are not being answered; try again in {DNS_BUSY_RETRY_AFTER_SECS} s.\n"),
     };
     spec.body = &body;
     spec.build()

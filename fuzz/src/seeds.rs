@@ -257,6 +257,7 @@ fn respond(sc: &mut Script, s: &Scenario) {
         DnsScript::Fails(DnsFailure::Timeout) => sc.timeout(),
         DnsScript::Fails(DnsFailure::NoSuchHost) => sc.dns_fail(0),
         DnsScript::Fails(DnsFailure::ServerFailure) => sc.dns_fail(1),
+        DnsScript::Fails(DnsFailure::Busy) => sc.dns_fail(3),
     };
     for _ in 0..burrow_core::connection::MAX_ADDRESSES_TRIED {
         match s.connect {

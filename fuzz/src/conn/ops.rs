@@ -95,9 +95,10 @@ pub fn address(spec: u8, raw: impl FnOnce(usize) -> Vec<u8>) -> IpAddr {
 
 /// The DNS failure an argument byte names.
 pub fn dns_failure(b: u8) -> DnsFailure {
-    match b % 3 {
+    match b % 4 {
         0 => DnsFailure::NoSuchHost,
         1 => DnsFailure::ServerFailure,
+        3 => DnsFailure::Busy,
         _ => DnsFailure::Timeout,
     }
 }
@@ -167,7 +168,7 @@ impl Script {
         self
     }
 
-    /// DNS fails with `kind` (0 no such host, 1 server failure).
+    /// DNS fails with `kind` (0 no such host, 1 server failure, 3 busy).
     pub fn dns_fail(&mut self, kind: u8) -> &mut Script {
         self.0.extend_from_slice(&[DNS_FAIL, kind]);
         self
