@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept;
+use crate::lookups::bounded;
 use crate::net::{Connector, Interfaces, Resolver, SystemInterfaces, SystemResolver, TcpConnector};
 use crate::slots::Slots;
 
@@ -37,16 +38,17 @@ impl Engine {
     pub fn new(settings: Settings) -> Engine {
         Engine {
             settings: Arc::new(settings),
-            resolver: Arc::new(SystemResolver),
+            resolver: bounded(Arc::new(SystemResolver)),
             connector: Arc::new(TcpConnector),
             interfaces: Arc::new(SystemInterfaces),
             events: broadcast::channel(EVENT_CAPACITY).0,
         }
     }
 
-    /// Uses `r` for name lookups.
+    /// Uses `r` for name lookups, under the same bound on lookups in
+    /// flight as the system resolver.
     pub fn with_resolver(mut self, r: Arc<dyn Resolver>) -> Engine {
-        self.resolver = r;
+        self.resolver = bounded(r);
         self
     }
 

@@ -34,6 +34,7 @@ mod connection;
 pub mod descriptors;
 mod engine;
 mod events;
+mod lookups;
 mod net;
 mod relay;
 mod slots;
