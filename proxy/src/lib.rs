@@ -40,6 +40,7 @@ mod relay;
 mod slots;
 
 pub use engine::{Engine, Running, StartError, Stats};
+pub use lookups::{MAX_LOOKUPS, MAX_LOOKUPS_PER_ZONE};
 pub use net::{
     BoxFuture, BoxStream, Connector, Interfaces, Resolver, Stream, SystemInterfaces,
     SystemResolver, TcpConnector,

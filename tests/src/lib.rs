@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use burrow_core::Settings;
 
+pub mod blocking_dns;
 pub mod cli;
 pub mod client;
 pub mod events;

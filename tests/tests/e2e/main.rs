@@ -12,6 +12,7 @@ mod errors;
 mod escaping;
 mod forward;
 mod lifecycle;
+mod lookups;
 mod parity;
 mod security;
 mod tunnel;
