@@ -12,6 +12,7 @@
 //!   page controls ─► Scenario JSON ─► simulate() ─► Transcript JSON ─► answer + diagram
 //! ```
 
+use burrow_core::outcome::DnsFailure;
 use burrow_core::settings::Settings;
 use burrow_core::simulate::{self as core_simulate, Scenario};
 use wasm_bindgen::prelude::*;
@@ -35,7 +36,9 @@ pub fn validate_settings(settings_json: &str) -> Result<Option<String>, JsError>
 }
 
 /// The core's defaults for what the page has no control for, as JSON
-/// `{settings, client, origin}`: the page notes loaded values that differ.
+/// `{settings, client, origin, dns_failures}`: the page notes loaded values
+/// that differ, and lists the DNS failures a scenario can script (`value`
+/// as the scenario names it, `words` as the log shows it).
 #[wasm_bindgen]
 pub fn defaults() -> String {
     #[derive(serde::Serialize)]
@@ -43,11 +46,24 @@ pub fn defaults() -> String {
         settings: Settings,
         client: std::net::SocketAddr,
         origin: core_simulate::OriginScript,
+        dns_failures: Vec<Choice>,
+    }
+    #[derive(serde::Serialize)]
+    struct Choice {
+        value: DnsFailure,
+        words: &'static str,
     }
     let defaults = Defaults {
         settings: Settings::default(),
         client: core_simulate::DEFAULT_CLIENT,
         origin: core_simulate::OriginScript::default(),
+        dns_failures: DnsFailure::ALL
+            .iter()
+            .map(|&value| Choice {
+                value,
+                words: value.describe(),
+            })
+            .collect(),
     };
     serde_json::to_string(&defaults).unwrap_or_default()
 }

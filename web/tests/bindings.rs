@@ -382,3 +382,32 @@ fn bad_scenario_throws_a_readable_error() {
     let err = burrow_web::validate_settings("{\"listen\":1}").expect_err("refused");
     assert!(JsValue::from(err).is_instance_of::<js_sys::Error>());
 }
+
+/// The page lists the DNS failures from `defaults()`; each one is a scenario
+/// the simulator runs, and a refused lookup is answered 503.
+#[wasm_bindgen_test(unsupported = test)]
+fn every_dns_failure_the_page_lists_simulates() {
+    let defaults: Value = serde_json::from_str(&burrow_web::defaults()).expect("defaults JSON");
+    let listed = defaults["dns_failures"]
+        .as_array()
+        .expect("a list of DNS failures");
+    let values: Vec<&str> = listed.iter().filter_map(|f| f["value"].as_str()).collect();
+    assert_eq!(
+        values,
+        ["no_such_host", "timeout", "server_failure", "busy"]
+    );
+    for failure in listed {
+        assert!(failure["words"].as_str().is_some_and(|w| !w.is_empty()));
+        let scenario = serde_json::json!({
+            "request": "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "dns": { "fails": failure["value"] },
+        });
+        simulate(&scenario).expect("the simulator runs every listed failure");
+    }
+    let busy = serde_json::json!({
+        "request": "CONNECT a.stuck.example:443 HTTP/1.1\r\nHost: a.stuck.example:443\r\n\r\n",
+        "dns": { "fails": "busy" },
+    });
+    let transcript = simulate(&busy).expect("a transcript");
+    assert_eq!(transcript["answers"][0]["status"], 503, "{transcript}");
+}

@@ -35,6 +35,7 @@ async function main() {
     return;
   }
   fillPresets();
+  fillDnsFailures();
   diagram = new Diagram({
     host: $("diagram"),
     note: $("step-note"),
@@ -76,6 +77,11 @@ function fillPresets() {
     }
     groups.get(p.group).append(new Option(p.title, p.id));
   }
+}
+
+// The DNS failures a scenario can script, in the core's words.
+function fillDnsFailures() {
+  for (const f of DEFAULTS.dns_failures) $("dns").append(new Option(f.words, f.value));
 }
 
 function wire() {

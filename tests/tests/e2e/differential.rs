@@ -178,11 +178,7 @@ fn scenario(d: &mut Dice) -> Scenario {
         ]),
         settings,
         dns: match d.below(6) {
-            0 => DnsScript::Fails(*d.pick(&[
-                DnsFailure::NoSuchHost,
-                DnsFailure::ServerFailure,
-                DnsFailure::Timeout,
-            ])),
+            0 => DnsScript::Fails(*d.pick(&DnsFailure::ALL)),
             1 => DnsScript::Resolves(vec![
                 "127.0.0.1".parse().expect("an address"),
                 "192.0.2.9".parse().expect("an address"),
