@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!  accept ─► connection ─► Connection::poll ─┬─ Read ─────────► client / upstream socket, until poll_timeout
-//!  (cap:      (one task      (core)           ├─ Resolve ──────► Resolver
+//!  (cap:      (one task      (core)           ├─ Resolve ──────► Resolver, behind the lookup bound
 //!   the core's per client)                    ├─ Connect ──────► Connector
 //!   503)                                      ├─ SendClient / SendUpstream ► write
 //!                                             ├─ StartTunnel ──► relay (reports progress and the end)
