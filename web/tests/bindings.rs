@@ -410,4 +410,19 @@ fn every_dns_failure_the_page_lists_simulates() {
     });
     let transcript = simulate(&busy).expect("a transcript");
     assert_eq!(transcript["answers"][0]["status"], 503, "{transcript}");
+    // The resolver was never asked: the diagram shows Burrow refusing itself.
+    let refused = transcript["steps"]
+        .as_array()
+        .and_then(|steps| {
+            steps.iter().find(|s| {
+                s["label"]
+                    .as_str()
+                    .is_some_and(|l| l.contains("too many lookups"))
+            })
+        })
+        .expect("a step for the refused lookup");
+    assert_eq!(
+        (&refused["from"], &refused["to"]),
+        (&refused["from"], &refused["from"])
+    );
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::display::StatusClass;
 use crate::log::{Event, LogEvent};
+use crate::outcome::DnsFailure;
 use crate::response::Status;
 
 /// One arrow of the sequence diagram.
@@ -69,6 +70,11 @@ pub fn step_for(e: &LogEvent) -> Option<Step> {
             Dns, Burrow,
             addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             "The resolver answers; Burrow checks every address against its policy.".to_string(),
+        ),
+        // Refused at the engine's own bound: the resolver was never asked.
+        Event::DnsFailed { failure: DnsFailure::Busy } => (
+            Burrow, Burrow, format!("lookup not started: {}", DnsFailure::Busy.describe()),
+            "Burrow already waits for as many DNS answers as it allows (in all, or under this name's zone), so it answers at once instead of queueing.".to_string(),
         ),
         Event::DnsFailed { failure } => (
             Dns, Burrow, format!("lookup failed: {}", failure.describe()),
