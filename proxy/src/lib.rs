@@ -38,7 +38,7 @@ mod net;
 mod relay;
 mod slots;
 
-pub use engine::{Engine, Running, StartError, Stats};
+pub use engine::{Engine, OpenConnections, Running, StartError, Stats};
 pub use net::{
     BoxFuture, BoxStream, Connector, Interfaces, Resolver, Stream, SystemInterfaces,
     SystemResolver, TcpConnector,
