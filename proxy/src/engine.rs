@@ -161,6 +161,14 @@ impl Running {
         self.slots.open_ids()
     }
 
+    /// [`Running::open_connection_ids`] for a task that outlives a borrow
+    /// of `self`, such as the binary's access log.
+    pub fn open_connections(&self) -> OpenConnections {
+        OpenConnections {
+            slots: self.slots.clone(),
+        }
+    }
+
     /// Stops accepting (the port closes at once), lets open connections drain
     /// for `settings.timeouts.shutdown_grace`, then cuts them; resolves when
     /// every task has ended.
@@ -171,6 +179,20 @@ impl Running {
                 tracing::error!(error = %e, "accept task failed");
             }
         }
+    }
+}
+
+/// Lists the connections open now; cheap to clone. After the engine has
+/// stopped the list is empty.
+#[derive(Clone, Debug)]
+pub struct OpenConnections {
+    slots: Arc<Slots>,
+}
+
+impl OpenConnections {
+    /// The ids of the connections open now.
+    pub fn ids(&self) -> Vec<u64> {
+        self.slots.open_ids()
     }
 }
 

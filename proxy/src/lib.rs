@@ -39,7 +39,7 @@ mod net;
 mod relay;
 mod slots;
 
-pub use engine::{Engine, Running, StartError, Stats};
+pub use engine::{Engine, OpenConnections, Running, StartError, Stats};
 pub use lookups::{MAX_LOOKUPS, MAX_LOOKUPS_PER_ZONE};
 pub use net::{
     BoxFuture, BoxStream, Connector, Interfaces, Resolver, Stream, SystemInterfaces,

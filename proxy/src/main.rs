@@ -1,13 +1,11 @@
 //! `burrow`: the headless proxy. Flags and messages live in [`burrow_proxy::cli`].
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use burrow_proxy::access_log::{AccessLog, Format};
+use burrow_proxy::access_log::{self, AccessLog, Format, LineWriter, Pumped};
 use burrow_proxy::cli::{start_error_message, Cli};
 use burrow_proxy::Engine;
 use clap::Parser;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -44,21 +42,44 @@ fn main() -> ExitCode {
         }
     };
     let format = if cli.json { Format::Json } else { Format::Text };
-    runtime.block_on(run(Engine::new(settings), format))
+    // The access log is written by a thread of its own, so a stalled
+    // stdout (a paused terminal, a pipe nobody reads) never holds up the
+    // runtime: lines are dropped and counted instead.
+    let writer = match LineWriter::spawn(std::io::stdout(), access_log::QUEUE_LINES) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("burrow: cannot start the access log thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (code, pumped) = runtime.block_on(run(Engine::new(settings), format, &writer));
+    // Bounded: a pipe nobody reads must not keep the process alive.
+    let dropped = writer.finish(access_log::DRAIN_AT_EXIT);
+    report(pumped, dropped);
+    code
 }
 
-async fn run(engine: Engine, format: Format) -> ExitCode {
+async fn run(engine: Engine, format: Format, writer: &LineWriter) -> (ExitCode, Pumped) {
     // Before anything is announced: a stop signal sent the moment the
     // listening line appears must already find its handler.
     let stop = StopSignal::install();
-    let printer = tokio::spawn(print_log(engine.subscribe(), format));
+    // Subscribed before the start, so no connection's events are missed.
+    let events = engine.subscribe();
     let running = match engine.start().await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("burrow: {}", start_error_message(&e));
-            return ExitCode::from(1);
+            return (ExitCode::from(1), Pumped::default());
         }
     };
+    let open = running.open_connections();
+    let lines = writer.lines();
+    let printer = tokio::spawn(access_log::pump(
+        events,
+        AccessLog::new(format),
+        move || open.ids(),
+        move |line| lines.send(line),
+    ));
     eprintln!(
         "burrow listening on {} (CONNECT to ports {})",
         running.local_addr(),
@@ -69,27 +90,22 @@ async fn run(engine: Engine, format: Format) -> ExitCode {
     running.stop().await;
     // The last sender goes with the engine, which ends the printer.
     drop(engine);
-    let _ = printer.await;
-    ExitCode::SUCCESS
+    let pumped = printer.await.unwrap_or_default();
+    (ExitCode::SUCCESS, pumped)
 }
 
-/// Writes one access-log line per finished connection to stdout.
-async fn print_log(mut rx: broadcast::Receiver<burrow_core::log::LogEvent>, format: Format) {
-    let mut log = AccessLog::new(format);
-    loop {
-        match rx.recv().await {
-            Ok(event) => {
-                if let Some(line) = log.apply(&event) {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
-                }
-            }
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "the access log fell behind and lost events");
-            }
-            Err(RecvError::Closed) => break,
-        }
+/// Says at exit what the access log could not show.
+fn report(pumped: Pumped, dropped: u64) {
+    if dropped > 0 {
+        eprintln!(
+            "burrow: {dropped} access log lines were dropped because the output was not being read"
+        );
+    }
+    if pumped.lost_events > 0 {
+        eprintln!(
+            "burrow: the access log fell behind and lost {} events; {} connections were logged as \"closed (events lost)\"",
+            pumped.lost_events, pumped.closed_unknown
+        );
     }
 }
 

@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_core::connection::{IoFailure, Shared, Side, Stop, TunnelEnd, READ_SIZE};
+use burrow_core::connection::{IoFailure, Refusal, Shared, Side, Stop, TunnelEnd, BUSY, READ_SIZE};
 use burrow_core::{Action, Connection};
 
 use crate::input::Input;
@@ -60,7 +60,12 @@ pub fn run(data: &[u8]) {
             .failed(&settings.auth_throttle, client.ip(), Duration::ZERO);
     }
     let conn = if flags & 1 == 1 {
-        Connection::over_capacity(settings.clone(), client, preset.listener)
+        let refusal = if flags & 0x40 == 0 {
+            Refusal::Global
+        } else {
+            Refusal::PerClient
+        };
+        Connection::over_capacity(settings.clone(), client, preset.listener, refusal)
     } else {
         Connection::new(settings.clone(), client, preset.listener)
     };
@@ -251,13 +256,22 @@ impl Driver<'_> {
                 return Some(wait.clone());
             }
             ops::STOP => {
-                let cut = input.byte() & 1 == 1;
-                // The engine notices a drain only while it waits to read.
-                if !cut && !reading {
-                    return Some(wait.clone());
+                let arg = input.byte();
+                let cut = arg & 1 == 1;
+                if arg & 3 == 2 {
+                    // The engine asks only a connection that offers its slot.
+                    if self.conn.eviction_rank() == BUSY {
+                        return Some(wait.clone());
+                    }
+                    self.conn.handle_evict(now);
+                } else {
+                    // The engine notices a drain only while it waits to read.
+                    if !cut && !reading {
+                        return Some(wait.clone());
+                    }
+                    let stop = if cut { Stop::Cut } else { Stop::Drain };
+                    self.conn.handle_stop(now, stop);
                 }
-                let stop = if cut { Stop::Cut } else { Stop::Drain };
-                self.conn.handle_stop(now, stop);
             }
             ops::TUNNEL_UP => {
                 let bytes = data(input, false);

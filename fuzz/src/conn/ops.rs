@@ -35,7 +35,8 @@ pub const CONNECT_FAIL: u8 = 10;
 pub const TIMEOUT: u8 = 11;
 /// Time passes: a u16 of milliseconds.
 pub const ADVANCE: u8 = 12;
-/// The engine stops (argument: even drains, odd cuts).
+/// The engine stops (argument: odd cuts, 2 mod 4 evicts the connection if
+/// it offers its slot, else drains).
 pub const STOP: u8 = 13;
 /// Client bytes inside a tunnel: a u16 length, then the bytes.
 pub const TUNNEL_UP: u8 = 14;

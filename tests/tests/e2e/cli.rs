@@ -2,9 +2,10 @@
 //! where the proxy password may come from.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use burrow_tests::cli::burrow;
 use burrow_tests::{closed_port, TIMEOUT};
@@ -105,18 +106,20 @@ pub(crate) fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>, mpsc::Recei
 /// [`spawn`] for a prepared command (an environment, say).
 fn spawn_command(mut command: Command) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
     let mut child = command.spawn().expect("starting burrow");
-    let lines = |r: Box<dyn Read + Send>| {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(r).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        rx
-    };
-    let out = lines(Box::new(child.stdout.take().unwrap()));
-    let err = lines(Box::new(child.stderr.take().unwrap()));
+    let out = line_reader(child.stdout.take().unwrap());
+    let err = line_reader(child.stderr.take().unwrap());
     (Proc(child), out, err)
+}
+
+/// A thread sending each line `r` yields to the returned channel.
+fn line_reader(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// The address in the binary's "listening" line.
@@ -324,4 +327,106 @@ fn a_missing_auth_file_exits_2() {
         err.starts_with("burrow: cannot read auth file /nonexistent/burrow-auth: "),
         "{err}"
     );
+}
+
+/// How long one request may take while stdout is stalled; old Burrow never
+/// answered at all.
+const STALLED: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_stdout_nobody_reads_costs_log_lines_not_service() {
+    let closed = closed_port();
+    let port = closed.to_string();
+    let mut command = burrow(&["--listen", "127.0.0.1:0", "--allow-port", &port]);
+    // One runtime worker: once, the first access-log write into a full pipe
+    // blocked it, and with it the whole proxy.
+    command.env("TOKIO_WORKER_THREADS", "1");
+    let mut child = command.spawn().expect("starting burrow");
+    // Kept and never read until burrow has exited: the pipe fills at 64 KiB.
+    let mut stdout = child.stdout.take().unwrap();
+    let err = line_reader(child.stderr.take().unwrap());
+    let mut proc = Proc(child);
+    let addr: SocketAddr = listening_addr(&err.recv_timeout(TIMEOUT).unwrap())
+        .parse()
+        .unwrap();
+
+    // About 1.1 KiB of log line per request (the target is shown up to
+    // 1 KiB): some 50 times the pipe's buffer, 3 times the writer's queue.
+    let request = format!(
+        "GET http://127.0.0.1:{closed}/{} HTTP/1.1\r\nHost: 127.0.0.1:{closed}\r\n\r\n",
+        "a".repeat(1000)
+    );
+    const REQUESTS: u64 = 3000;
+    for i in 0..REQUESTS {
+        let mut s = TcpStream::connect_timeout(&addr, STALLED).unwrap();
+        s.set_read_timeout(Some(STALLED)).unwrap();
+        s.set_write_timeout(Some(STALLED)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        if let Err(e) = s.read_to_string(&mut reply) {
+            panic!("request {i} had no answer within {STALLED:?} ({e}): the log stalled the proxy");
+        }
+        assert!(reply.starts_with("HTTP/1.1 502 "), "request {i}: {reply}");
+    }
+
+    // The drops were reported while they happened.
+    let warning = loop {
+        let line = err
+            .recv_timeout(TIMEOUT)
+            .expect("a report of dropped lines");
+        if line.contains("the access log output is not being read") {
+            break line;
+        }
+    };
+    assert!(warning.contains("lines dropped so far"), "{warning}");
+
+    // Stopping does not wait for ever on the full pipe, and says how many
+    // lines were lost.
+    let pid = proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "burrow did not exit with its stdout full"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+    let report = err
+        .iter()
+        .find_map(|line| {
+            line.strip_prefix("burrow: ")?
+                .strip_suffix(
+                    " access log lines were dropped because the output was not being read",
+                )?
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("the count of dropped lines at exit");
+
+    // Every line is in the pipe or counted as dropped (a line cut short
+    // by the exit is counted, so the sum may exceed the requests).
+    let mut logged = Vec::new();
+    stdout.read_to_end(&mut logged).unwrap();
+    let whole = logged
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n"))
+        .count() as u64;
+    assert!(
+        whole > 0 && report > 0,
+        "{whole} lines written, {report} dropped"
+    );
+    assert!(
+        whole + report >= REQUESTS,
+        "{whole} lines written, {report} dropped"
+    );
+    assert!(report < REQUESTS, "{report} dropped");
 }

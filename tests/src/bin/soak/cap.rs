@@ -1,6 +1,5 @@
-//! One client address opening idle connections up to and past a cap: the engine's
-//! per-client-address cap when it has one (issue 9), else the global `max_connections` while
-//! nothing else is connected. Past the cap, each new connection must be refused with `503`, or
+//! One client address opening idle connections up to and past the engine's per-client-address
+//! cap (`max_connections_per_client`). Past the cap, each new connection must be refused with `503`, or
 //! make room by closing one of the same client's idle connections; never may the client hold
 //! more than the cap.
 
@@ -34,8 +33,8 @@ pub struct Burst {
 }
 
 /// Opens `cap + extra` connections from one address, holds them, judges each, and closes them.
-/// With `exact`, nothing else is connected, so exactly `cap` must be held.
-pub async fn burst(env: &Env, cap: usize, extra: usize, exact: bool) -> Result<Burst> {
+/// The address is the cap client's alone, so exactly `cap` must be held.
+pub async fn burst(env: &Env, cap: usize, extra: usize) -> Result<Burst> {
     let from = Kind::CapClient.address(0);
     let mut streams = Vec::with_capacity(cap + extra);
     let mut b = Burst::default();
@@ -74,13 +73,11 @@ pub async fn burst(env: &Env, cap: usize, extra: usize, exact: bool) -> Result<B
         };
         env.stats.record(Kind::CapClient, outcome);
     }
-    let over = if exact { b.held != cap } else { b.held > cap };
-    if over || b.refused + b.closed < b.opened.saturating_sub(cap) {
-        let rule = if exact { "exactly" } else { "at most" };
+    if b.held != cap || b.refused + b.closed < b.opened.saturating_sub(cap) {
         env.stats.record(
             Kind::CapClient,
             Outcome::Unexpected(format!(
-                "a burst of {} held {} (cap {cap}: {rule} {cap} held), {} refused, {} closed",
+                "a burst of {} held {} (cap {cap}: exactly {cap} held), {} refused, {} closed",
                 b.opened, b.held, b.refused, b.closed
             )),
         );

@@ -36,7 +36,7 @@ mod stats;
 mod tunnel;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,7 +47,7 @@ use crate::cap::Burst;
 use crate::child::{Burrow, Killer};
 use crate::net::Env;
 use crate::origin::Origins;
-use crate::plan::{Schedule, CAP_EXTRA, MAX_CONNECTIONS, PER_CLIENT_CAP, PER_CLIENT_FIELD};
+use crate::plan::{Schedule, CAP_EXTRA, PER_CLIENT_CAP};
 use crate::stall::Probes;
 use crate::stats::Stats;
 
@@ -128,7 +128,9 @@ async fn soak(args: &Args) -> Result<bool> {
     let stats = Arc::new(Stats::new(Instant::now()));
     std::fs::create_dir_all(&args.dir).with_context(|| args.dir.display().to_string())?;
     let origins = Origins::start().await;
-    let (mut burrow, per_client) = start(&args.burrow, &args.dir)?;
+    let config = args.dir.join("config.json");
+    std::fs::write(&config, plan::config())?;
+    let mut burrow = Burrow::start(&args.burrow, &config)?;
     watchdog(burrow.killer(), schedule.limit);
     let env = Env {
         proxy: burrow.addr,
@@ -137,7 +139,7 @@ async fn soak(args: &Args) -> Result<bool> {
         ends: origins.ends.clone(),
         stats: stats.clone(),
     };
-    report::header(args.seed, &schedule, &burrow, &env, per_client);
+    report::header(args.seed, &schedule, &burrow, &env);
 
     println!("warm-up: {:?} of the mix", schedule.warmup);
     mix::run(&env, Instant::now() + schedule.warmup, args.seed).await?;
@@ -158,7 +160,7 @@ async fn soak(args: &Args) -> Result<bool> {
     let until = Instant::now() + schedule.load;
     println!("load: {:?}", schedule.load);
     let probes = Probes::default();
-    let (peaks, stall, mixed, _, mut bursts) = tokio::join!(
+    let (peaks, stall, mixed, _, bursts) = tokio::join!(
         watch::peaks(burrow.pid, &origins, until),
         stall::stall(
             &burrow,
@@ -168,23 +170,11 @@ async fn soak(args: &Args) -> Result<bool> {
         ),
         mix::run(&env, until, args.seed.rotate_left(17)),
         probes.run(&env, until, args.seed.rotate_left(31)),
-        cap_bursts(&env, per_client, until),
+        cap_bursts(&env, until),
     );
     mixed?;
     let load_to = stats.elapsed();
     let peaks = peaks?;
-    if !per_client {
-        // The global cap, met only while nothing else is connected: at rest first.
-        watch::settle(
-            burrow.pid,
-            &origins,
-            schedule.settle_limit,
-            Some(&base.snap),
-        )
-        .await?;
-        println!("cap client: the global cap ({MAX_CONNECTIONS}) from one address, nothing else connected");
-        bursts.push(cap::burst(&env, MAX_CONNECTIONS, CAP_EXTRA, true).await?);
-    }
     println!("settling (at most {:?})", schedule.settle_limit);
     let after = watch::settle(
         burrow.pid,
@@ -204,7 +194,6 @@ async fn soak(args: &Args) -> Result<bool> {
         probes: &probes,
         load: (load_from, load_to),
         bursts,
-        per_client,
         alive,
         exit,
         burrow: &burrow,
@@ -213,35 +202,12 @@ async fn soak(args: &Args) -> Result<bool> {
     Ok(report::print(&figures))
 }
 
-/// Starts the child with the per-client cap; if the engine does not know that setting yet,
-/// starts it without (the cap client then uses the global cap). Returns whether the per-client
-/// cap is on.
-fn start(binary: &Path, dir: &Path) -> Result<(Burrow, bool)> {
-    let config = dir.join("config.json");
-    std::fs::write(&config, plan::config(true))?;
-    match Burrow::start(binary, &config) {
-        Ok(burrow) => return Ok((burrow, true)),
-        Err(e) if format!("{e:#}").contains(PER_CLIENT_FIELD) => {
-            println!(
-                "note: this burrow has no `{PER_CLIENT_FIELD}` setting yet (it said: {e:#}); \
-                 the cap client will meet the global max_connections instead, after the load"
-            );
-        }
-        Err(e) => return Err(e),
-    }
-    std::fs::write(&config, plan::config(false))?;
-    Ok((Burrow::start(binary, &config)?, false))
-}
-
-/// With the per-client cap, one burst past it every [`CAP_EVERY`] while the load runs.
-async fn cap_bursts(env: &Env, per_client: bool, until: Instant) -> Vec<Burst> {
+/// One burst past the per-client cap every [`CAP_EVERY`] while the load runs.
+async fn cap_bursts(env: &Env, until: Instant) -> Vec<Burst> {
     let mut bursts = Vec::new();
-    if !per_client {
-        return bursts;
-    }
     tokio::time::sleep(CAP_EVERY / 3).await;
     while Instant::now() + CAP_EVERY / 3 < until {
-        match cap::burst(env, PER_CLIENT_CAP, CAP_EXTRA, false).await {
+        match cap::burst(env, PER_CLIENT_CAP, CAP_EXTRA).await {
             Ok(b) => bursts.push(b),
             Err(e) => env.stats.record(
                 plan::Kind::CapClient,

@@ -16,12 +16,7 @@ pub const KEEP_ALIVE: f64 = 5.0;
 /// slowloris clients and the probe), so only the cap client ever meets it.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// The engine's per-client-address cap setting (issue 9). Until the engine has it, starting with
-/// it fails as an unknown field, and the soak falls back to the global cap (see `cap.rs`). If the
-/// setting lands under another name, change it here.
-pub const PER_CLIENT_FIELD: &str = "max_connections_per_client";
-/// The per-client cap the soak asks for when the engine has the setting: well above what one
-/// address of the mix holds at once (each kind spreads over [`ADDRESSES_PER_KIND`] addresses).
+/// `max_connections_per_client`: well above what one address of the mix holds at once (each kind spreads over [`ADDRESSES_PER_KIND`] addresses).
 pub const PER_CLIENT_CAP: usize = 16;
 /// Connections the cap client opens beyond the cap, each of which must be refused (or make room
 /// by closing an idle one, if that is how the engine enforces it).
@@ -149,12 +144,13 @@ pub fn draw(rng: &mut crate::payload::Rng) -> Kind {
     Kind::TunnelClean
 }
 
-/// The settings file the child runs with. With `per_client`, it also sets [`PER_CLIENT_FIELD`].
-pub fn config(per_client: bool) -> String {
-    let mut config = json!({
+/// The settings file the child runs with.
+pub fn config() -> String {
+    let config = json!({
         // Loopback origins listen on ephemeral ports.
         "allowed_ports": "1-65535",
         "max_connections": MAX_CONNECTIONS,
+        "max_connections_per_client": PER_CLIENT_CAP,
         "timeouts": {
             "tunnel_idle": TUNNEL_IDLE,
             "request_head": REQUEST_HEAD,
@@ -164,9 +160,6 @@ pub fn config(per_client: bool) -> String {
             "shutdown_grace": 2.0,
         },
     });
-    if per_client {
-        config[PER_CLIENT_FIELD] = json!(PER_CLIENT_CAP);
-    }
     serde_json::to_string_pretty(&config).expect("a JSON value serialises")
 }
 
@@ -223,10 +216,9 @@ mod tests {
 
     #[test]
     fn config_is_settings() {
-        let plain: burrow_core::Settings = serde_json::from_str(&config(false)).unwrap();
-        plain.validate().unwrap();
-        assert_eq!(plain.max_connections, MAX_CONNECTIONS);
-        let capped: serde_json::Value = serde_json::from_str(&config(true)).unwrap();
-        assert_eq!(capped[PER_CLIENT_FIELD], PER_CLIENT_CAP);
+        let settings: burrow_core::Settings = serde_json::from_str(&config()).unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.max_connections, MAX_CONNECTIONS);
+        assert_eq!(settings.max_connections_per_client, PER_CLIENT_CAP);
     }
 }

@@ -37,7 +37,6 @@ pub struct Figures<'a> {
     /// When the load started and ended, since the soak started.
     pub load: (Duration, Duration),
     pub bursts: Vec<Burst>,
-    pub per_client: bool,
     /// Whether the child was still running when the soak was done.
     pub alive: bool,
     /// How it exited on SIGTERM.
@@ -48,23 +47,19 @@ pub struct Figures<'a> {
 }
 
 /// What the soak is about to do.
-pub fn header(seed: u64, schedule: &Schedule, burrow: &Burrow, env: &Env, per_client: bool) {
+pub fn header(seed: u64, schedule: &Schedule, burrow: &Burrow, env: &Env) {
     println!("Burrow soak, seed {seed}");
     println!(
         "burrow pid {} on {}; byte origin {}, HTTP origin {}",
         burrow.pid, burrow.addr, env.tunnel_origin, env.http_origin
     );
     println!(
-        "settings: tunnel_idle {} s, request_head {} s, keep_alive {} s, max_connections {}, {}",
+        "settings: tunnel_idle {} s, request_head {} s, keep_alive {} s, max_connections {}, max_connections_per_client {}",
         plan::TUNNEL_IDLE,
         plan::REQUEST_HEAD,
         plan::KEEP_ALIVE,
         plan::MAX_CONNECTIONS,
-        if per_client {
-            format!("{} {}", plan::PER_CLIENT_FIELD, plan::PER_CLIENT_CAP)
-        } else {
-            "no per-client cap".to_string()
-        }
+        plan::PER_CLIENT_CAP
     );
     println!(
         "{} mix clients, {} slowloris clients, one probe; clients from 127.0.<kind>.1-{}",
@@ -314,15 +309,7 @@ pub fn print(f: &Figures) -> bool {
     for (what, s) in f.stats.spreads() {
         println!("{what}: {} to {} ({} times)", ms(s.min), ms(s.max), s.count);
     }
-    let cap_mode = if f.per_client {
-        format!("per-client cap {} during the load", plan::PER_CLIENT_CAP)
-    } else {
-        format!(
-            "global cap {} after the load (no `{}` setting yet)",
-            plan::MAX_CONNECTIONS,
-            plan::PER_CLIENT_FIELD
-        )
-    };
+    let cap_mode = format!("per-client cap {} during the load", plan::PER_CLIENT_CAP);
     for b in &f.bursts {
         println!(
             "cap client ({cap_mode}): opened {}, held {}, refused 503 {}, closed {}",
