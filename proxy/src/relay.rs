@@ -3,14 +3,13 @@
 //! deadline, how it ended) is the core's; this only moves them and reports.
 //!
 //! One future drives both directions. A direction holds a buffer only while
-//! it has bytes to move: it waits for its socket to be readable with none,
-//! takes one from the engine's [`Pool`] for the read, and gives it back once
-//! everything read was written and the socket has nothing more, so an idle
-//! tunnel holds its sockets and a small state. Per chunk there is no
-//! allocation, clock read or channel send (a busy direction keeps its
-//! buffer; a lock is taken only when a direction wakes or drains): counts go
-//! up and a flag is set; a timer armed at most every [`TRAFFIC_EVERY`] hands
-//! the counts to the core.
+//! it has bytes to move: it takes one from the engine's [`Pool`] for a read,
+//! and gives it back as soon as a read finds nothing (everything read before
+//! was written out), so an idle tunnel holds its sockets and a small state.
+//! Per chunk there is no allocation, clock read or channel send (a busy
+//! direction keeps its buffer; the pool's lock is taken when a direction
+//! wakes and when it drains): counts go up and a flag is set; a timer armed
+//! at most every [`TRAFFIC_EVERY`] hands the counts to the core.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -27,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::deadline_of;
 use crate::events::Emitter;
 use crate::net::is_reset;
+use pool::Lease;
 pub(crate) use pool::Pool;
-use pool::{poll_readable, Lease};
 
 pub(crate) mod pool;
 
@@ -203,9 +202,9 @@ impl Counts {
     }
 }
 
-/// One direction: wait until readable, read into a lent buffer, write it
-/// all out, repeat; give the buffer back when the socket has nothing more;
-/// on EOF shut the other side's write half down and stop.
+/// One direction: read into a lent buffer, write it all out, repeat; give
+/// the buffer back when the socket has nothing more; on EOF shut the other
+/// side's write half down and stop.
 struct Half<'e, 'p> {
     /// Bytes the client sent before the tunnel opened, written first.
     early: &'e [u8],
@@ -282,14 +281,7 @@ impl<'e, 'p> Half<'e, 'p> {
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
-            if self.buf.is_none() {
-                // Idle: a buffer is taken only once there is something to read.
-                match poll_readable(cx, r.as_mut()) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Fail::Read(e))),
-                    Poll::Pending => return self.wait(cx, w),
-                }
-            }
+            // Lent for this read; see `pool::read` for why not after a readiness probe.
             let pool = self.pool;
             let buf = self.buf.get_or_insert_with(|| pool.take());
             let mut rb = ReadBuf::new(buf);

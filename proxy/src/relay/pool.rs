@@ -3,8 +3,8 @@
 //! A tunnel or a keep-alive connection spends most of its life waiting. If
 //! each held its own buffers for that whole time, memory would grow with the
 //! number of connections open rather than with the number moving bytes; with
-//! a pool, a buffer is taken when a read is about to return bytes and given
-//! back as soon as they are written out and the socket has nothing more.
+//! a pool, a buffer is taken for a read and given back as soon as a read
+//! finds nothing (the bytes read before it were written out or handed on).
 //!
 //! Bounds: buffers lent out are at most two per tunnel (one per direction)
 //! or one per connection reading, so `max_connections` bounds them; buffers
@@ -16,7 +16,7 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -115,28 +115,22 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// Waits until `r` has bytes (or its end, or an error) without a buffer:
-/// a zero-length read. For a `TcpStream` that waits for readability and
-/// consumes nothing; a stream that answers a zero-length read at once (an
-/// in-memory duplex) only makes the caller's real read come sooner, and
-/// that read registers the wakeup, so it never spins.
-pub(crate) fn poll_readable<R>(cx: &mut Context<'_>, r: Pin<&mut R>) -> Poll<io::Result<()>>
-where
-    R: AsyncRead + ?Sized,
-{
-    r.poll_read(cx, &mut ReadBuf::new(&mut []))
-}
-
-/// One read into a buffer taken only once `r` is readable; the buffer goes
-/// back if the read finds nothing after all. `Ok((lease, 0))` is the end.
-/// Cancel-safe: a lease is never held across a `Pending`, and bytes read
-/// are returned in the same poll.
+/// One read into a lent buffer; the buffer goes back at once if the read
+/// finds nothing. `Ok((lease, 0))` is the end. Cancel-safe: a lease is
+/// never held across a `Pending`, and bytes read are returned in the same
+/// poll.
+///
+/// No readiness probe comes first: a zero-length read would wait for
+/// readability without a buffer, but on a `TcpStream` it is a `recvfrom`
+/// of its own, one more system call per read (strace counted 2 per 64-byte
+/// ping-pong message instead of 1). A read that is not ready costs no system
+/// call (tokio checks its readiness flag), so lending a buffer for it costs
+/// only the pool's lock, twice.
 pub(crate) async fn read<'p, R>(r: &mut R, pool: &'p Pool) -> io::Result<(Lease<'p>, usize)>
 where
     R: AsyncRead + Unpin + ?Sized,
 {
     poll_fn(|cx| {
-        std::task::ready!(poll_readable(cx, Pin::new(&mut *r)))?;
         let mut lease = pool.take();
         let mut rb = ReadBuf::new(&mut lease);
         match Pin::new(&mut *r).poll_read(cx, &mut rb) {
