@@ -71,6 +71,7 @@ pub(crate) async fn serve(
         tracker: TaskTracker::new(),
         shutdown: shutdown.clone(),
         cut: CancellationToken::new(),
+        pool: Default::default(),
     });
     let listen_addr = listener.local_addr().unwrap_or(engine.settings.listen);
     let mut near = Neighbourhood {

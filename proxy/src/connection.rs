@@ -15,7 +15,7 @@ use std::time::Duration;
 use burrow_core::connection::{IoFailure, Stop, BUSY};
 use burrow_core::log::LogEvent;
 use burrow_core::{Action, Connection, Settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio::time::{sleep_until, Instant};
@@ -25,11 +25,9 @@ use tokio_util::task::TaskTracker;
 use crate::engine::Counters;
 use crate::events::Emitter;
 use crate::net::{self, BoxStream, Connector, Resolver};
-use crate::relay;
+use crate::relay::{self, pool, Pool};
 use crate::slots::Held;
 
-/// Size of each read buffer (client and upstream): the core's read size.
-pub(crate) const READ_BUF: usize = burrow_core::connection::READ_SIZE;
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so unread bytes do not turn our FIN into a reset that
 /// could destroy the response before the client reads it.
@@ -55,6 +53,9 @@ pub(crate) struct Ctx {
     pub shutdown: CancellationToken,
     /// Cancelled when the grace period is over: everything closes.
     pub cut: CancellationToken,
+    /// Read buffers for every connection and tunnel of this run, lent only
+    /// while a socket has bytes (one read's worth each, the core's read size).
+    pub pool: Pool,
 }
 
 /// Serves one accepted client connection to the end; `conn` is the core's
@@ -81,8 +82,6 @@ pub(crate) async fn serve(
         emitter,
         client,
         upstream: None,
-        buf: vec![0; READ_BUF].into_boxed_slice(),
-        upstream_buf: Box::default(),
         draining: false,
         linger,
     };
@@ -102,19 +101,16 @@ struct Driver {
     emitter: Emitter,
     client: TcpStream,
     upstream: Option<BoxStream>,
-    buf: Box<[u8]>,
-    /// Allocated with the first upstream connection.
-    upstream_buf: Box<[u8]>,
     /// The engine's drain has been reported.
     draining: bool,
     /// How long to linger after the close.
     linger: Duration,
 }
 
-/// Which socket an IO result came from.
-enum Io {
-    Client(io::Result<usize>),
-    Upstream(io::Result<usize>),
+/// Which socket an IO result came from; bytes come in a buffer lent by the pool.
+enum Io<'p> {
+    Client(io::Result<(pool::Lease<'p>, usize)>),
+    Upstream(io::Result<(pool::Lease<'p>, usize)>),
     Deadline,
     Drain,
     Cut,
@@ -162,8 +158,8 @@ impl Driver {
                 Action::Close => {
                     self.flush_events();
                     let cut = self.ctx.cut.clone();
-                    cut.run_until_cancelled(linger_close(&mut self.client, self.linger))
-                        .await;
+                    let linger = linger_close(&mut self.client, self.linger, &self.ctx.pool);
+                    cut.run_until_cancelled(linger).await;
                     return;
                 }
             }
@@ -171,32 +167,32 @@ impl Driver {
         self.flush_events();
     }
 
-    /// Waits for bytes from the sides the core wants read, the deadline, or the engine stopping.
+    /// Waits for bytes from the sides the core wants read, the deadline, or
+    /// the engine stopping. A buffer is taken only once a side has bytes, and
+    /// goes back once the core has them, so a connection waiting between
+    /// requests holds none.
     async fn read(&mut self, client: bool, upstream: bool) {
         let deadline = self.deadline();
         let upstream = upstream && self.upstream.is_some();
-        if upstream && self.upstream_buf.is_empty() {
-            self.upstream_buf = vec![0; READ_BUF].into_boxed_slice();
-        }
         let io = {
+            // `ctx` is borrowed shared: the lent buffer in `io` outlives this block.
             let Driver {
-                client: socket,
-                upstream: up,
-                buf,
-                upstream_buf,
-                ctx,
-                draining,
-                evicted,
+                client: ref mut socket,
+                upstream: ref mut up,
+                ref ctx,
+                ref draining,
+                ref evicted,
                 ..
-            } = self;
+            } = *self;
+            let pool = &ctx.pool;
             // Biased: bytes that arrived by the deadline are read before
             // the deadline is acted on, so the answer never depends on
             // which of two ready futures the runtime happened to pick.
             tokio::select! {
                 biased;
                 () = ctx.cut.cancelled() => Io::Cut,
-                r = socket.read(buf), if client => Io::Client(r),
-                r = read_upstream(up, upstream_buf), if upstream => Io::Upstream(r),
+                r = pool::read(socket, pool), if client => Io::Client(r),
+                r = read_upstream(up, pool), if upstream => Io::Upstream(r),
                 () = evicted.cancelled() => Io::Evict,
                 () = ctx.shutdown.cancelled(), if !*draining => Io::Drain,
                 () = sleep_until(deadline) => Io::Deadline,
@@ -204,14 +200,14 @@ impl Driver {
         };
         let now = self.now();
         match io {
-            Io::Client(Ok(0)) => self.conn.handle_client_eof(now),
-            Io::Client(Ok(n)) => self.conn.handle_client_data(now, &self.buf[..n]),
+            Io::Client(Ok((_, 0))) => self.conn.handle_client_eof(now),
+            Io::Client(Ok((buf, n))) => self.conn.handle_client_data(now, &buf[..n]),
             Io::Client(Err(e)) => self.conn.handle_client_error(now, failure(&e)),
-            Io::Upstream(Ok(0)) => {
+            Io::Upstream(Ok((_, 0))) => {
                 self.upstream = None;
                 self.conn.handle_upstream_end(now, None);
             }
-            Io::Upstream(Ok(n)) => self.conn.handle_upstream_data(now, &self.upstream_buf[..n]),
+            Io::Upstream(Ok((buf, n))) => self.conn.handle_upstream_data(now, &buf[..n]),
             Io::Upstream(Err(e)) => {
                 self.upstream = None;
                 self.conn.handle_upstream_end(now, Some(failure(&e)));
@@ -343,15 +339,19 @@ impl Driver {
                 start: self.start,
                 emitter: &self.emitter,
                 cut: &cut,
+                pool: &self.ctx.pool,
             },
         )
         .await;
     }
 }
 
-async fn read_upstream(up: &mut Option<BoxStream>, buf: &mut [u8]) -> io::Result<usize> {
+async fn read_upstream<'p>(
+    up: &mut Option<BoxStream>,
+    pool: &'p Pool,
+) -> io::Result<(pool::Lease<'p>, usize)> {
     match up {
-        Some(stream) => stream.read(buf).await,
+        Some(stream) => pool::read(stream, pool).await,
         None => std::future::pending().await,
     }
 }
@@ -372,18 +372,19 @@ pub(crate) fn failure(e: &io::Error) -> IoFailure {
 }
 
 /// Closes after a response: FIN first, then reads and drops whatever the
-/// client still sends (never as a request) for up to `linger`.
-pub(crate) async fn linger_close(stream: &mut TcpStream, linger: Duration) {
+/// client still sends (never as a request) for up to `linger`. Reads go
+/// through the pool: a buffer kept in this future would be part of every
+/// connection's task, idle tunnels included.
+pub(crate) async fn linger_close(stream: &mut TcpStream, linger: Duration, pool: &Pool) {
     if stream.flush().await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(linger, async {
         let mut dropped = 0;
         while dropped < LINGER_BYTES {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => dropped += n,
+            match pool::read(stream, pool).await {
+                Ok((_, 0)) | Err(_) => break,
+                Ok((_, n)) => dropped += n,
             }
         }
     })

@@ -2,10 +2,14 @@
 //! half-close. What the bytes mean (the ClientHello, the counts, the idle
 //! deadline, how it ended) is the core's; this only moves them and reports.
 //!
-//! One future drives both directions, each with its own fixed buffer
-//! allocated once per tunnel. Per chunk there is no allocation, lock, clock
-//! read or channel send: counts go up and a flag is set; a timer armed at
-//! most every [`TRAFFIC_EVERY`] hands the counts to the core.
+//! One future drives both directions. A direction holds a buffer only while
+//! it has bytes to move: it takes one from the engine's [`Pool`] for a read,
+//! and gives it back as soon as a read finds nothing (everything read before
+//! was written out), so an idle tunnel holds its sockets and a small state.
+//! Per chunk there is no allocation, clock read or channel send (a busy
+//! direction keeps its buffer; the pool's lock is taken when a direction
+//! wakes and when it drains): counts go up and a flag is set; a timer armed
+//! at most every [`TRAFFIC_EVERY`] hands the counts to the core.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -22,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::deadline_of;
 use crate::events::Emitter;
 use crate::net::is_reset;
+use pool::Lease;
+pub(crate) use pool::Pool;
 
-/// Size of each direction's buffer.
-pub(crate) const BUF_SIZE: usize = 16 * 1024;
+pub(crate) mod pool;
 
 /// The core's side of a tunnel, as the pump reports to it.
 pub(crate) struct Link<'a> {
@@ -36,6 +41,8 @@ pub(crate) struct Link<'a> {
     pub emitter: &'a Emitter,
     /// Cancelled when the engine stops for good.
     pub cut: &'a CancellationToken,
+    /// Where both directions take their buffers from.
+    pub pool: &'a Pool,
 }
 
 impl Link<'_> {
@@ -59,8 +66,9 @@ where
     U: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     let mut counts = Counts::default();
-    let mut up = Half::new(early);
-    let mut down = Half::new(&[]);
+    let pool = link.pool;
+    let mut up = Half::new(early, pool);
+    let mut down = Half::new(&[], pool);
     let mut first_fin = None;
     let mut idle = pin!(tokio::time::sleep_until(deadline_of(link.start, link.conn)));
     // Reports counts that arrived since the last report, at most every
@@ -194,10 +202,16 @@ impl Counts {
     }
 }
 
-/// One direction: read into the buffer, write it all out, repeat; on EOF
-/// shut the other side's write half down and stop.
-struct Half {
-    buf: Box<[u8]>,
+/// One direction: read into a lent buffer, write it all out, repeat; give
+/// the buffer back when the socket has nothing more; on EOF shut the other
+/// side's write half down and stop.
+struct Half<'e, 'p> {
+    /// Bytes the client sent before the tunnel opened, written first.
+    early: &'e [u8],
+    pool: &'p Pool,
+    /// Held only while bytes are being moved.
+    buf: Option<Lease<'p>>,
+    /// The held buffer's bytes `pos..cap` are still to be written.
     pos: usize,
     cap: usize,
     eof: bool,
@@ -205,14 +219,14 @@ struct Half {
     unflushed: bool,
 }
 
-impl Half {
-    fn new(pending: &[u8]) -> Self {
-        let mut buf = vec![0; BUF_SIZE.max(pending.len())].into_boxed_slice();
-        buf[..pending.len()].copy_from_slice(pending);
+impl<'e, 'p> Half<'e, 'p> {
+    fn new(early: &'e [u8], pool: &'p Pool) -> Self {
         Half {
-            buf,
+            early,
+            pool,
+            buf: None,
             pos: 0,
-            cap: pending.len(),
+            cap: 0,
             eof: false,
             done: false,
             unflushed: false,
@@ -234,15 +248,29 @@ impl Half {
         W: AsyncWrite + ?Sized,
     {
         loop {
-            while self.pos < self.cap {
-                let n = match ready!(w.as_mut().poll_write(cx, &self.buf[self.pos..self.cap])) {
+            while !self.early.is_empty() {
+                let n = match ready!(w.as_mut().poll_write(cx, self.early)) {
                     Ok(0) => return Poll::Ready(Err(Fail::Write(io::ErrorKind::WriteZero.into()))),
-                    Ok(n) => n,
+                    Ok(n) => n.min(self.early.len()),
                     Err(e) => return Poll::Ready(Err(Fail::Write(e))),
                 };
-                counts.wrote(from, &self.buf[self.pos..self.pos + n], link);
-                self.pos += n;
+                counts.wrote(from, &self.early[..n], link);
+                self.early = &self.early[n..];
                 self.unflushed = true;
+            }
+            if let Some(buf) = &self.buf {
+                while self.pos < self.cap {
+                    let n = match ready!(w.as_mut().poll_write(cx, &buf[self.pos..self.cap])) {
+                        Ok(0) => {
+                            return Poll::Ready(Err(Fail::Write(io::ErrorKind::WriteZero.into())))
+                        }
+                        Ok(n) => n.min(self.cap - self.pos),
+                        Err(e) => return Poll::Ready(Err(Fail::Write(e))),
+                    };
+                    counts.wrote(from, &buf[self.pos..self.pos + n], link);
+                    self.pos += n;
+                    self.unflushed = true;
+                }
             }
             if self.eof {
                 if let Err(e) = ready!(w.as_mut().poll_flush(cx)) {
@@ -253,27 +281,41 @@ impl Half {
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
-            let mut rb = ReadBuf::new(&mut self.buf);
+            // Lent for this read; see `pool::read` for why not after a readiness probe.
+            let pool = self.pool;
+            let buf = self.buf.get_or_insert_with(|| pool.take());
+            let mut rb = ReadBuf::new(buf);
             match r.as_mut().poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     let n = rb.filled().len();
                     if n == 0 {
                         self.eof = true;
+                        self.buf = None;
                     }
                     (self.pos, self.cap) = (0, n);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Fail::Read(e))),
                 Poll::Pending => {
-                    if self.unflushed {
-                        if let Poll::Ready(Err(e)) = w.as_mut().poll_flush(cx) {
-                            return Poll::Ready(Err(Fail::Write(e)));
-                        }
-                        self.unflushed = false;
-                    }
-                    return Poll::Pending;
+                    // Drained: the buffer goes back until the socket is readable again.
+                    self.buf = None;
+                    return self.wait(cx, w);
                 }
             }
         }
+    }
+
+    /// Nothing to read for now: flush what was written since the last wait.
+    fn wait<W>(&mut self, cx: &mut Context<'_>, w: Pin<&mut W>) -> Poll<Result<(), Fail>>
+    where
+        W: AsyncWrite + ?Sized,
+    {
+        if self.unflushed {
+            if let Poll::Ready(Err(e)) = w.poll_flush(cx) {
+                return Poll::Ready(Err(Fail::Write(e)));
+            }
+            self.unflushed = false;
+        }
+        Poll::Pending
     }
 }
 

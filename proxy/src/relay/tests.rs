@@ -19,6 +19,7 @@ struct Setup {
     rx: broadcast::Receiver<LogEvent>,
     cut: CancellationToken,
     start: Instant,
+    pool: Arc<Pool>,
 }
 
 /// A connection whose CONNECT to `target` was answered 200, idling out after `idle` seconds.
@@ -48,6 +49,7 @@ fn setup(target: &str, idle: f64) -> Setup {
         rx,
         cut: CancellationToken::new(),
         start: Instant::now(),
+        pool: Arc::new(Pool::default()),
     }
 }
 
@@ -57,6 +59,7 @@ fn link(s: &mut Setup) -> Link<'_> {
         start: s.start,
         emitter: &s.emitter,
         cut: &s.cut,
+        pool: &s.pool,
     }
 }
 
@@ -292,4 +295,61 @@ async fn a_burst_then_silence_is_still_reported_while_open() {
         seen.contains(&Event::Traffic { up: 3, down: 0 }),
         "{seen:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_tunnel_holds_no_buffer() {
+    let mut s = setup("example.com:443", 60.0);
+    let pool = s.pool.clone();
+    let (mut client, pc) = duplex(64 * 1024);
+    // A small upstream pipe, so a burst the server does not read yet stalls
+    // the relay with bytes in hand.
+    let (pu, mut server) = duplex(1024);
+    let (mut pc, mut pu) = (pc, pu);
+    let settle = || tokio::time::sleep(Duration::from_millis(10));
+    let apps = async {
+        settle().await;
+        assert_eq!(pool.lent(), 0, "idle before any byte");
+        client.write_all(b"hello").await.unwrap();
+        server.write_all(b"world").await.unwrap();
+        let mut got = [0; 5];
+        server.read_exact(&mut got).await.unwrap();
+        client.read_exact(&mut got).await.unwrap();
+        settle().await;
+        assert_eq!(pool.lent(), 0, "idle after bytes moved both ways");
+
+        client.write_all(&[7; 8 * 1024]).await.unwrap();
+        settle().await;
+        assert_eq!(pool.lent(), 1, "bytes in flight hold one buffer");
+        let mut burst = vec![0; 8 * 1024];
+        server.read_exact(&mut burst).await.unwrap();
+        settle().await;
+        assert_eq!(pool.lent(), 0, "drained: the buffer is back");
+
+        client.shutdown().await.unwrap();
+        server.shutdown().await.unwrap();
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+    assert_eq!(pool.lent(), 0);
+    assert_eq!(last_traffic(&events(&mut s.rx)), Some((5 + 8 * 1024, 5)));
+}
+
+#[tokio::test]
+async fn early_data_needs_no_buffer_and_goes_first() {
+    let mut s = setup("example.com:443", 60.0);
+    let pool = s.pool.clone();
+    let (mut client, mut pc, mut pu, mut server) = pipes();
+    let apps = async {
+        let mut got = [0; 5];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"EARLY");
+        assert_eq!(pool.lent(), 0);
+        client.write_all(b"later").await.unwrap();
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"later");
+        client.shutdown().await.unwrap();
+        server.shutdown().await.unwrap();
+    };
+    tokio::join!(relay(&mut pc, &mut pu, b"EARLY", link(&mut s)), apps);
+    assert_eq!(pool.lent(), 0);
 }

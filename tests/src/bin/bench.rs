@@ -9,7 +9,9 @@
 //! 3. RSS per idle tunnel (`VmRSS` before and after holding many open);
 //! 4. plain-HTTP forwarding, requests/s over 8 keep-alive connections.
 //!
-//! `--quick` uses smaller counts. Every phase is bounded by a count or a
+//! `--quick` uses smaller counts; `--idle N` holds N idle tunnels in phase 3
+//! (each takes four descriptors in this process: raise `ulimit -n` first).
+//! Every phase is bounded by a count or a
 //! deadline, and by an overall time limit.
 
 use std::net::SocketAddr;
@@ -29,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 const PHASE_LIMIT: Duration = Duration::from_secs(300);
 /// Write and read size for throughput.
 const BLOCK: usize = 256 * 1024;
+/// Most idle tunnels `--idle` may ask for.
+const MAX_IDLE: usize = 20_000;
 /// Keep-alive connections for the forwarding phase.
 const HTTP_CONNECTIONS: usize = 8;
 
@@ -60,23 +64,37 @@ impl Counts {
     }
 }
 
+const USAGE: &str = "usage: bench [--quick] [--idle N]";
+
 fn main() -> Result<()> {
     let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    let mut idle = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--idle" => {
+                let n = args.next().context("--idle needs a count")?;
+                let n: usize = n.parse().with_context(|| format!("--idle {n:?}"))?;
+                if n == 0 || n > MAX_IDLE {
+                    bail!("--idle must be 1 to {MAX_IDLE}");
+                }
+                idle = Some(n);
+            }
             "-h" | "--help" => {
-                println!("usage: bench [--quick]");
+                println!("{USAGE}");
                 return Ok(());
             }
-            other => bail!("unknown argument {other:?} (usage: bench [--quick])"),
+            other => bail!("unknown argument {other:?} ({USAGE})"),
         }
     }
+    let mut counts = Counts::new(quick);
+    counts.idle = idle.unwrap_or(counts.idle);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(bench(Counts::new(quick), quick))
+    runtime.block_on(bench(counts, quick))
 }
 
 async fn bench(counts: Counts, quick: bool) -> Result<()> {
@@ -85,7 +103,12 @@ async fn bench(counts: Counts, quick: bool) -> Result<()> {
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let proxy = listener.local_addr()?;
-    let engine = Engine::new(settings()).with_resolver(Arc::new(NoDns));
+    // Every bench client is 127.0.0.1: both caps must admit all the idle
+    // tunnels, or the engine would close the oldest to make room for new ones.
+    let mut settings = settings();
+    settings.max_connections = settings.max_connections.max(counts.idle + 64);
+    settings.max_connections_per_client = settings.max_connections;
+    let engine = Engine::new(settings).with_resolver(Arc::new(NoDns));
     let serving = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { engine.serve(listener, shutdown).await }
@@ -335,6 +358,15 @@ async fn idle_tunnels(proxy: SocketAddr, origin: SocketAddr, n: usize) -> Result
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = rss_kib()?;
+    // A tunnel the engine closed would make the figure meaningless.
+    let mut probe = [0u8; 1];
+    let closed = tunnels
+        .iter()
+        .filter(|s| !matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock))
+        .count();
+    if closed > 0 {
+        bail!("{closed} of {n} idle tunnels were closed or answered while held");
+    }
     drop(tunnels);
     Ok(Idle {
         before,
