@@ -11,8 +11,8 @@ export const PAGE_MAX_ROWS = 10_000;
 /**
  * Most bytes of rows the page keeps, as estimated by `rowBytes`. Counting two
  * bytes a character (WebKit keeps ASCII in one, so the real figure is lower),
- * an ordinary row costs about 2 KiB, so 10,000 fit; rows stuffed by a hostile
- * client cost up to about 450 KiB, and the budget then holds about 70.
+ * an ordinary row costs about 2,600 bytes, so 10,000 fit; rows stuffed by a hostile
+ * client cost up to about 460,000 bytes, and the budget then holds about 70.
  */
 export const PAGE_MAX_BYTES = 32 * 1024 * 1024;
 
