@@ -6,8 +6,10 @@
 //! [`Controller::set_on`] and [`Controller::apply`]; nothing else starts or
 //! stops an engine.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use burrow_core::log::LogEvent;
 use burrow_core::Settings;
@@ -58,14 +60,16 @@ pub struct Status {
 pub struct Controller {
     /// Serialises start/stop/apply; held across the awaits of a restart.
     op: tokio::sync::Mutex<()>,
-    inner: Mutex<Inner>,
+    /// Shared with each run's event pump, which asks it for the run's open
+    /// connections after losing events.
+    inner: Arc<Mutex<Inner>>,
     store: Arc<Mutex<LogStore>>,
     paths: Paths,
 }
 
 struct Inner {
     settings: Settings,
-    running: Option<Running>,
+    running: Option<Run>,
     wanted: bool,
     error: Option<String>,
     /// An engine is being stopped: the port may still accept, so the status is not "off" yet.
@@ -74,19 +78,31 @@ struct Inner {
     runs: u64,
 }
 
+/// A listening engine and the run number its events are filed under.
+struct Run {
+    number: u64,
+    engine: Running,
+}
+
+impl Run {
+    async fn stop(self) {
+        self.engine.stop().await;
+    }
+}
+
 impl Controller {
     /// A controller with these settings, off.
     pub fn new(settings: Settings, paths: Paths, store: Arc<Mutex<LogStore>>) -> Controller {
         Controller {
             op: tokio::sync::Mutex::new(()),
-            inner: Mutex::new(Inner {
+            inner: Arc::new(Mutex::new(Inner {
                 settings,
                 running: None,
                 wanted: false,
                 error: None,
                 stopping: false,
                 runs: 0,
-            }),
+            })),
             store,
             paths,
         }
@@ -135,11 +151,11 @@ impl Controller {
     /// The current status.
     pub fn status(&self) -> Status {
         let inner = self.lock();
-        let address = inner.running.as_ref().map(Running::local_addr);
+        let address = inner.running.as_ref().map(|r| r.engine.local_addr());
         let stats = inner
             .running
             .as_ref()
-            .map(Running::stats)
+            .map(|r| r.engine.stats())
             .unwrap_or_default();
         let power = match (&inner.running, &inner.error) {
             (Some(_), _) => Power::On,
@@ -282,7 +298,7 @@ impl Controller {
     }
 
     /// Starts an engine whose events go to the log under a new run number.
-    async fn start(&self, settings: &Settings) -> Result<Running, Error> {
+    async fn start(&self, settings: &Settings) -> Result<Run, Error> {
         settings.validate().map_err(Error::settings)?;
         let run = {
             let mut inner = self.lock();
@@ -292,8 +308,12 @@ impl Controller {
         let engine = Engine::new(settings.clone());
         let events = engine.subscribe();
         let running = engine.start().await?;
-        tokio::spawn(pump(events, self.store.clone(), run));
-        Ok(running)
+        let live = Arc::downgrade(&self.inner);
+        tokio::spawn(pump(events, self.store.clone(), run, live));
+        Ok(Run {
+            number: run,
+            engine: running,
+        })
     }
 
     fn remember(&self, proxy_on: bool) {
@@ -305,25 +325,73 @@ impl Controller {
 }
 
 /// Moves one engine run's events into the log until the engine is gone.
-async fn pump(mut events: broadcast::Receiver<LogEvent>, store: Arc<Mutex<LogStore>>, run: u64) {
+/// After events were lost, the records of connections that are no longer
+/// open are closed (their `Closed` may have been among the lost); once the
+/// run's channel closes no connection of it is open, so none stays open.
+async fn pump(
+    mut events: broadcast::Receiver<LogEvent>,
+    store: Arc<Mutex<LogStore>>,
+    run: u64,
+    inner: Weak<Mutex<Inner>>,
+) {
+    let mut lagged = false;
     loop {
         let first = events.recv().await;
-        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = first.map_err(|e| match e {
             RecvError::Closed => TryRecvError::Closed,
             RecvError::Lagged(n) => TryRecvError::Lagged(n),
         });
-        // Take whatever else is queued under the same lock.
-        loop {
-            match next {
-                Ok(e) => store.apply(run, &e),
-                Err(TryRecvError::Lagged(n)) => store.lost(n),
-                Err(TryRecvError::Closed) => return,
-                Err(TryRecvError::Empty) => break,
+        {
+            let mut store = lock(&store);
+            // Take whatever else is queued under the same lock.
+            loop {
+                match next {
+                    Ok(e) => store.apply(run, &e),
+                    Err(TryRecvError::Lagged(n)) => {
+                        store.lost(n);
+                        lagged = true;
+                    }
+                    Err(TryRecvError::Closed) => {
+                        store.reconcile(run, &HashSet::new(), now_ms());
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+                next = events.try_recv();
             }
-            next = events.try_recv();
+        }
+        // Asked with the store unlocked (the controller's lock is never
+        // taken inside the store's), and before the next event is applied:
+        // every record in the log was accepted before this answer.
+        if lagged {
+            if let Some(live) = live_ids(&inner, run) {
+                lock(&store).reconcile(run, &live, now_ms());
+                lagged = false;
+            }
         }
     }
+}
+
+/// The ids engine run `run` has open now, or `None` when that run is no
+/// longer the one listening (it is being stopped): then only the end of
+/// its channel says that everything of it has closed.
+fn live_ids(inner: &Weak<Mutex<Inner>>, run: u64) -> Option<HashSet<u64>> {
+    let inner = inner.upgrade()?;
+    let inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+    let running = inner.running.as_ref().filter(|r| r.number == run)?;
+    Some(running.engine.open_connection_ids().into_iter().collect())
+}
+
+fn lock(store: &Mutex<LogStore>) -> MutexGuard<'_, LogStore> {
+    // A panic while holding this lock leaves plain data behind; keep going.
+    store.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Milliseconds since the Unix epoch, the engine's clock for events.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The tray's status line: "Listening on 127.0.0.1:8080 · 3 tunnels", "Off", or the error.

@@ -302,6 +302,59 @@ async fn a_tunnel_shows_up_in_the_log_with_its_bytes() {
     }
 }
 
+/// The log's rows as JSON values (the export), for fields the tests read.
+fn rows(store: &Mutex<LogStore>) -> Vec<Value> {
+    let text = store.lock().unwrap().to_json_lines();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_whose_close_was_lost_are_closed_once_the_app_catches_up() {
+    let c = controller("lag", settings_on(0));
+    let proxy = c.set_on(true).await.unwrap().address.unwrap();
+    let store = c.store().clone();
+    // One connection that stays open through the loss (no head yet).
+    let _open = TcpStream::connect(proxy).unwrap();
+    wait_for("the open connection's row", || {
+        store.lock().unwrap().len() == 1
+    });
+
+    // The app falls behind: while the log is locked, the event channel
+    // (4,096 events) overflows and the oldest events are lost, among them
+    // the `Closed` of connections whose `Accepted` the pump already had.
+    {
+        let _busy = store.lock().unwrap();
+        for _ in 0..2_000 {
+            let mut s = TcpStream::connect(proxy).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            s.write_all(b"NOT HTTP\r\n\r\n").unwrap();
+            // Our FIN first, so the proxy's close does not linger for it.
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+    }
+    wait_for("only the live connection to stay open", || {
+        let rows = rows(&store);
+        store.lock().unwrap().totals().lost_events > 0
+            && rows.iter().filter(|r| r["close"].is_null()).count() == 1
+    });
+    let rows = rows(&store);
+    assert!(
+        rows[0]["close"].is_null(),
+        "the live connection is open: {}",
+        rows[0]
+    );
+    let unknown: Vec<&Value> = rows.iter().filter(|r| r["close"] == "unknown").collect();
+    assert!(!unknown.is_empty(), "a record was closed by the reconcile");
+    for r in unknown {
+        assert_eq!(r["text"]["state"], "closed (events lost)", "{r}");
+        assert!(r["timings"]["closed"].is_u64(), "{r}");
+    }
+    c.set_on(false).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quitting_keeps_the_on_choice_for_the_next_launch() {
     let c = controller("remember", settings_on(0));

@@ -1,64 +1,67 @@
 // The live connection log: a virtualised table (only the visible rows exist
 // in the DOM, so 10,000 records scroll smoothly), the filter, pause and the
 // selection behind the details pane. Rows come from Rust with their words in
-// `row.text`; this module only places them.
+// `row.text`; this module only places them. The rows are kept in a
+// `RowStore` (row-store.js), under a row budget and a byte budget.
 
 import { $, cloneElement, num } from './dom.js';
 import { elapsed, fmtClock, fmtDuration } from './time.js';
 import { fillStatus, renderDetails } from './details.js';
 import { currentStatus } from './status-bar.js';
+import { RowStore } from './row-store.js';
 
 const ROW_H = 30; // must match --row-h in style.css
 const OVERSCAN = 6; // rows rendered above and below the visible ones
 
-const records = new Map(); // key -> row from Rust, oldest first
-const hay = new Map(); // key -> the row's searchable text, lower case
+const records = new RowStore(); // key -> row from Rust, oldest first
 let view = []; // keys shown, newest first, after the filter
 let terms = []; // filter words, lower case
 let selected = null; // key of the row in the details pane
 let paused = false;
-let held = []; // batches held while paused
-const heldKeys = new Set();
+// What changed while paused, folded (not every batch kept): the newest
+// version of each row, and the removals of rows the table shows. Rows only
+// stay here while Rust's log has them, so Rust's budgets bound it.
+const held = { reset: false, rows: new Map(), removed: new Set() };
 
 /** The row in the details pane, if any. */
 export const selectedRecord = () => (selected == null ? null : records.get(selected) ?? null);
 
-function haystack(r) {
-  const x = r.text;
-  return [r.method, r.target, r.sni, r.status, r.error, r.client, r.rule, x.state,
-    x.sni_badge, r.tunnel ? 'tunnel' : null]
-    .filter((v) => v != null && v !== '').join(' ').toLowerCase();
-}
-
-const matches = (key) => terms.every((t) => hay.get(key).includes(t));
+const matches = (key) => records.matches(key, terms);
 
 /** Takes a batch's rows; while paused, holds those that change the table. */
 export function takeRows(b) {
   if (paused && (b.reset || b.rows.length || b.removed.length)) {
-    held.push(b);
-    for (const r of b.rows) heldKeys.add(r.key);
+    hold(b);
     showPause();
     return;
   }
   applyRows(b);
 }
 
-function applyRows(b) {
+function hold(b) {
   if (b.reset) {
-    records.clear();
-    hay.clear();
+    held.reset = true;
+    held.rows.clear();
+    held.removed.clear();
   }
+  for (const row of b.rows) held.rows.set(row.key, row);
+  for (const key of b.removed) {
+    held.rows.delete(key);
+    if (!held.reset && records.has(key)) held.removed.add(key);
+  }
+}
+
+function applyRows(b) {
+  if (b.reset) records.clear();
   let added = 0;
   for (const row of b.rows) {
     const known = records.has(row.key);
-    records.set(row.key, row);
-    hay.set(row.key, haystack(row));
+    records.set(row);
     if (!known && matches(row.key)) added++;
   }
-  for (const key of b.removed) {
-    records.delete(key);
-    hay.delete(key);
-  }
+  for (const key of b.removed) records.delete(key);
+  document.body.dataset.logRows = String(records.size);
+  document.body.dataset.logBytes = String(records.bytes);
   rebuildView();
   // Keep the rows the user is reading in place while new ones arrive on top.
   const vp = $('viewport');
@@ -205,16 +208,22 @@ export function showsOpenConnections() {
 function showPause() {
   const button = $('pause');
   button.setAttribute('aria-pressed', String(paused));
-  button.textContent = paused ? (heldKeys.size ? `Resume (${num(heldKeys.size)})` : 'Resume') : 'Pause';
+  const n = held.rows.size;
+  button.textContent = paused ? (n ? `Resume (${num(n)})` : 'Resume') : 'Pause';
 }
 
 function togglePause() {
   paused = !paused;
   if (!paused) {
-    const batches = held;
-    held = [];
-    heldKeys.clear();
-    batches.forEach(applyRows);
+    const b = {
+      reset: held.reset,
+      rows: [...held.rows.values()].sort((x, y) => x.key - y.key),
+      removed: [...held.removed],
+    };
+    held.reset = false;
+    held.rows.clear();
+    held.removed.clear();
+    applyRows(b);
   }
   showPause();
 }

@@ -4,18 +4,18 @@
 import { $, el, num } from './dom.js';
 import { currentStatus } from './status-bar.js';
 
-let last = null; // the latest batch's totals, totals_text and cap
+let last = null; // the latest batch's totals, totals_text and budgets
 let stickyUntil = 0;
 
 /** Remembers a batch's totals and shows them. */
 export function setTotals(batch) {
-  last = { totals: batch.totals, text: batch.totals_text, cap: batch.cap };
+  last = { totals: batch.totals, text: batch.totals_text, cap: batch.cap, maxBytes: batch.max_bytes_text };
   renderTotals();
 }
 
 export function renderTotals() {
   if (!last) return;
-  const { totals, text, cap } = last;
+  const { totals, text, cap, maxBytes } = last;
   const open = currentStatus()?.open_connections ?? 0;
   const parts = [
     text.connections, ' · ',
@@ -32,10 +32,10 @@ export function renderTotals() {
   const notice = $('notice');
   const lines = [];
   if (totals.dropped > 0) {
-    lines.push(`The log keeps the newest ${num(cap)} connections: ${num(totals.dropped)} older ones were dropped (export regularly to keep them).`);
+    lines.push(`The log keeps the newest ${num(cap)} connections, up to ${maxBytes}: ${num(totals.dropped)} older ones were dropped (export regularly to keep them).`);
   }
   if (totals.lost_events > 0) {
-    lines.push(`${num(totals.lost_events)} engine events were lost while the app was busy; some rows may be incomplete.`);
+    lines.push(`${num(totals.lost_events)} engine events were lost while the app was busy; some rows may be incomplete, and connections that ended meanwhile say their events were lost.`);
   }
   notice.textContent = lines.join(' ');
   notice.classList.toggle('warn', totals.lost_events > 0);
