@@ -257,12 +257,16 @@ fn server_name(mut list: Reader) -> Option<Option<PeerText>> {
             if raw.last() == Some(&b'.') {
                 raw.pop();
             }
-            name = Some(PeerText::new(&raw));
+            name = Some(PeerText::shown(&raw, MAX_SNI_KEPT));
         }
     }
     // An empty name can match nothing and is forbidden; treat it like a bad length.
     (name.as_deref() != Some("")).then_some(name)
 }
+
+/// Most SNI bytes kept: a DNS name is at most 253 bytes, and a log need not
+/// hold 64 KiB of name from a crafted hello.
+pub const MAX_SNI_KEPT: usize = 255;
 
 /// Most ALPN names kept: browsers offer two or three, and a log need not
 /// hold thousands of one-byte names from a crafted hello.
@@ -507,6 +511,15 @@ mod tests {
             Some("example.com")
         );
         assert!(parsed(&hello(&[sni("a.b"), ech()])).ech);
+    }
+
+    #[test]
+    fn a_crafted_sni_is_kept_only_up_to_a_dns_name() {
+        let long = "a".repeat(8 * 1024);
+        let Peek::Hello(hello) = peek(&client_hello(Some(&long))) else {
+            panic!("a hello with a long name still parses");
+        };
+        assert_eq!(hello.sni.as_deref(), Some(&long[..MAX_SNI_KEPT]));
     }
 
     #[test]
