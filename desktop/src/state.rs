@@ -309,7 +309,22 @@ impl Controller {
         let events = engine.subscribe();
         let running = engine.start().await?;
         let live = Arc::downgrade(&self.inner);
-        tokio::spawn(pump(events, self.store.clone(), run, live));
+        // A thread of its own: the store's lock may be held for a while (a
+        // full batch, an export), and waiting for it must never take a
+        // runtime worker away from the engine.
+        let store = self.store.clone();
+        let work = move || pump(events, store, run, live);
+        let shared = Arc::new(Mutex::new(Some(work)));
+        let ours = shared.clone();
+        let named = std::thread::Builder::new()
+            .name(format!("log-pump-{run}"))
+            .spawn(move || take(&ours).map(|work| work()));
+        if named.is_err() {
+            // No thread to spare: the blocking pool is the next best place.
+            if let Some(work) = take(&shared) {
+                tokio::task::spawn_blocking(work);
+            }
+        }
         Ok(Run {
             number: run,
             engine: running,
@@ -328,7 +343,7 @@ impl Controller {
 /// After events were lost, the records of connections that are no longer
 /// open are closed (their `Closed` may have been among the lost); once the
 /// run's channel closes no connection of it is open, so none stays open.
-async fn pump(
+fn pump(
     mut events: broadcast::Receiver<LogEvent>,
     store: Arc<Mutex<LogStore>>,
     run: u64,
@@ -336,7 +351,7 @@ async fn pump(
 ) {
     let mut lagged = false;
     loop {
-        let first = events.recv().await;
+        let first = events.blocking_recv();
         let mut next = first.map_err(|e| match e {
             RecvError::Closed => TryRecvError::Closed,
             RecvError::Lagged(n) => TryRecvError::Lagged(n),
@@ -380,6 +395,11 @@ fn live_ids(inner: &Weak<Mutex<Inner>>, run: u64) -> Option<HashSet<u64>> {
     let inner = inner.lock().unwrap_or_else(|e| e.into_inner());
     let running = inner.running.as_ref().filter(|r| r.number == run)?;
     Some(running.engine.open_connection_ids().into_iter().collect())
+}
+
+/// Takes the one-shot job out of its slot (whoever runs it first).
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 fn lock(store: &Mutex<LogStore>) -> MutexGuard<'_, LogStore> {
