@@ -7,7 +7,7 @@
 //! `*.rs` under `proxy/src`, `desktop/src` and `web/src`, `desktop/build.rs`, and `*.js` and
 //! `*.html` under `desktop/ui` and `web/www`. Exempt, because they decide nothing: any file with
 //! a `tests` directory in its path, `*.md`, a Rust file from its first line starting with
-//! `#[cfg(test)]` to its end, comments (`//`, `///`, `//!`, `/* */`, `<!-- -->`), and in HTML the
+//! `#[cfg(test)]` to its end, a module's own `tests.rs`, comments (`//`, `///`, `//!`, `/* */`, `<!-- -->`), and in HTML the
 //! text between tags and `<style>` (words for people; attribute values and `<script>` are
 //! checked). `core/` and `xtask/` are not read.
 //!
@@ -216,7 +216,11 @@ fn language(path: &str) -> Option<Lang> {
                 .strip_prefix(root)
                 .is_some_and(|rest| rest.starts_with('/'))
     });
-    if !in_scope || path.split('/').any(|dir| dir == "tests") {
+    // A `tests` directory, or a module's `tests.rs` (declared `#[cfg(test)] mod tests;`).
+    let test_code = path
+        .split('/')
+        .any(|part| part == "tests" || part == "tests.rs");
+    if !in_scope || test_code {
         return None;
     }
     match path.rsplit_once('.')?.1 {

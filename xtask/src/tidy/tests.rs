@@ -73,6 +73,12 @@ fn tests_comments_and_docs_are_exempt() {
         "// if (status === 407) {}\n/** \"404 Not Found\", `Upgrade` */",
     );
     passes("proxy/tests/x.rs", PLANTED);
+    passes("desktop/src/log_store/tests.rs", PLANTED);
+    fails(
+        "desktop/src/log_store/tests_helper.rs",
+        PLANTED,
+        &["desktop/src/log_store/tests_helper.rs:3: `407` compared (status code)"],
+    );
     passes("web/www/tests/a.js", "if (status === 407) {}");
     passes("web/www/notes.md", PLANTED);
     passes(
