@@ -59,6 +59,7 @@ pub mod head;
 pub mod log;
 pub mod origin;
 pub mod outcome;
+pub mod pac;
 pub mod policy;
 pub mod ports;
 pub mod reject;
