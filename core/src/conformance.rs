@@ -89,6 +89,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("limits", include_str!("../tests/vectors/limits.json")),
     ("origin", include_str!("../tests/vectors/origin.json")),
     ("security", include_str!("../tests/vectors/security.json")),
+    ("pac", include_str!("../tests/vectors/pac.json")),
 ];
 
 /// Reads one vectors file (a JSON array of vectors).

@@ -171,6 +171,14 @@ pub fn auth_required(version: Version, wrong: bool) -> Response {
     .build()
 }
 
+/// A request for the PAC file whose Host is a public name: a web page that
+/// points its own name at Burrow (DNS rebinding) must not read the file.
+pub fn pac_host_not_local(version: Version) -> Response {
+    build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some("the PAC file is served only to a local Host".into()),
+        "Burrow serves its PAC file at an address (http://127.0.0.1:8080/proxy.pac) or a local name (localhost, *.lan, single-label names).\nUse one of those, or list this name in local_hosts.\n",
+        rule!("pac-host-not-local", "A PAC request naming a public host could come from a web page that re-pointed its name at Burrow (DNS rebinding); only addresses, local names and local_hosts get the file.", "Burrow's PAC file; WHATWG Fetch: local network access"))
+}
+
 /// A port outside `allowed_ports`.
 pub fn port_denied(version: Version, port: u16) -> Response {
     build(version, Status::Forbidden, ProxyError::HttpRequestDenied, Some(format!("port {port} is not in allowed_ports")),

@@ -34,6 +34,11 @@ pub struct Settings {
     /// the exceptions to the DNS-rebinding rule. Metadata addresses
     /// (169.254.169.254) are reached only when listed here.
     pub local_hosts: Vec<String>,
+    /// Hosts the PAC file (`/proxy.pac`) sends DIRECT, besides local names
+    /// and addresses, written like `allow_hosts`. Matched by the browser
+    /// on the URL's host as written: a name pattern never matches an
+    /// address, and nothing is looked up.
+    pub pac_bypass: Vec<String>,
     /// Basic proxy authentication; `None` lets every client in.
     pub auth: Option<Credentials>,
     /// After how many wrong passwords a client address is refused for a while.
@@ -181,7 +186,7 @@ pub const MAX_CONNECTIONS: usize = 100_000;
 pub const MAX_HEAD_BYTES: usize = 1024 * 1024;
 /// Most `limits.headers` and `limits.response_headers`.
 pub const MAX_HEADER_FIELDS: usize = 1000;
-/// Most entries in `allow_hosts`, `deny_hosts` or `local_hosts`.
+/// Most entries in `allow_hosts`, `deny_hosts`, `local_hosts` or `pac_bypass`.
 pub const MAX_HOST_PATTERNS: usize = 1000;
 /// Most bytes in the proxy user name or password.
 pub const MAX_CREDENTIAL_BYTES: usize = 256;
@@ -225,6 +230,7 @@ impl Default for Settings {
             allow_hosts: Vec::new(),
             deny_hosts: Vec::new(),
             local_hosts: Vec::new(),
+            pac_bypass: Vec::new(),
             auth: None,
             auth_throttle: AuthThrottleSettings::default(),
             private_destinations: PrivateDestinations::Auto,
@@ -355,6 +361,7 @@ impl Settings {
             ("allow_hosts", &self.allow_hosts),
             ("deny_hosts", &self.deny_hosts),
             ("local_hosts", &self.local_hosts),
+            ("pac_bypass", &self.pac_bypass),
         ] {
             if list.len() > MAX_HOST_PATTERNS {
                 return Err(SettingsError::TooLarge {
@@ -508,6 +515,22 @@ mod tests {
                 ..
             })
         ));
+        let s = Settings {
+            pac_bypass: vec!["*.ok.example".into(), "</script>".into()],
+            ..Settings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field(), "pac_bypass");
+        let s = Settings {
+            pac_bypass: vec!["a.example".into(); MAX_HOST_PATTERNS + 1],
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.validate(),
+            Err(SettingsError::TooLarge {
+                name: "pac_bypass",
+                max: MAX_HOST_PATTERNS
+            })
+        );
     }
 
     #[test]

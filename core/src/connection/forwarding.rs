@@ -372,13 +372,9 @@ impl Connection {
         if keep_alive && !self.stopping && more {
             self.phase = Phase::Head(HeadState::new(self.now));
             self.current = None;
-            if !self.inbox.is_empty() {
-                self.advance_head();
-            }
-            if self.client_eof && matches!(self.phase, Phase::Head(_)) {
-                // What is left can never become a request.
-                self.close(CloseReason::ClientFin);
-            }
+            // Reads a pipelined request, or closes when the client has
+            // closed and what is left can never become one.
+            self.advance_head();
             return;
         }
         let reason = if self.stopping {

@@ -8,6 +8,7 @@ use crate::forward::{upstream_request, ForwardRequest};
 use crate::framing::request_framing;
 use crate::head::{Field, HeadParse, RequestHead, Version};
 use crate::log::{CloseReason, Event, SHOWN_SHORT, SHOWN_TARGET};
+use crate::pac;
 use crate::policy::{self, AddressDenied, AuthCheck, Destination, Route, Standing, TargetDenied};
 use crate::reject;
 use crate::response::Response;
@@ -15,7 +16,7 @@ use crate::target::{self, Authority, Host};
 
 use super::trace::RequestView;
 use super::tunnel::TunnelState;
-use super::{Connection, Output, Phase, MAX_ADDRESSES_TRIED};
+use super::{Connection, HeadState, Output, Phase, MAX_ADDRESSES_TRIED};
 
 /// What was decided from a request head: where it goes and how.
 #[derive(Debug)]
@@ -27,6 +28,14 @@ pub(super) struct Plan {
     pub allowed_by_name: bool,
 }
 
+/// What a head leads to.
+enum Decided {
+    /// Somewhere to go.
+    Route(Plan),
+    /// The PAC file, answered by Burrow itself.
+    Pac { wanted: pac::Wanted, has_body: bool },
+}
+
 /// A tunnel, or a request to forward.
 #[derive(Debug)]
 pub(super) enum Kind {
@@ -35,21 +44,33 @@ pub(super) enum Kind {
 }
 
 impl Connection {
-    /// Reads what the inbox holds of the current head.
+    /// Reads what the inbox holds of the current head. A head answered in
+    /// place (the PAC file) leaves the connection reading the next one, so
+    /// this loops rather than recursing, however many are pipelined.
     pub(super) fn advance_head(&mut self) {
-        let Phase::Head(h) = &mut self.phase else {
-            return;
-        };
-        let parsed = h.reader.advance(&self.inbox, &self.settings.limits);
-        if h.started_at.is_none() && h.reader.started() {
-            h.started_at = Some(self.now);
-        }
-        match parsed {
-            HeadParse::Partial => {}
-            HeadParse::Invalid(e) => self.refuse(reject::bad_head(e), CloseReason::Rejected),
-            HeadParse::Complete(head, len) => {
-                self.inbox.drain(..len);
-                self.on_head(&head);
+        loop {
+            let Phase::Head(h) = &mut self.phase else {
+                return;
+            };
+            let parsed = h.reader.advance(&self.inbox, &self.settings.limits);
+            if h.started_at.is_none() && h.reader.started() {
+                h.started_at = Some(self.now);
+            }
+            match parsed {
+                HeadParse::Partial => {
+                    if self.client_eof {
+                        // What is left can never become a request.
+                        self.close(CloseReason::ClientFin);
+                    }
+                    return;
+                }
+                HeadParse::Invalid(e) => {
+                    return self.refuse(reject::bad_head(e), CloseReason::Rejected)
+                }
+                HeadParse::Complete(head, len) => {
+                    self.inbox.drain(..len);
+                    self.on_head(&head);
+                }
             }
         }
     }
@@ -65,14 +86,53 @@ impl Connection {
             self.current = Some(RequestView::of(head));
         }
         match self.plan(head) {
-            Ok(plan) => self.route(Box::new(plan)),
+            Ok(Decided::Route(plan)) => self.route(Box::new(plan)),
+            Ok(Decided::Pac { wanted, has_body }) => self.serve_pac(head, wanted, has_body),
             Err(response) => self.refuse(*response, CloseReason::Rejected),
         }
     }
 
+    /// Answers with the PAC file, then reads the next request under the
+    /// same keep-alive rule as a forwarded response: HTTP/1.1 without
+    /// `Connection: close`, and not while stopping. A request body is never
+    /// read, so one that comes with a body ends the connection.
+    fn serve_pac(&mut self, head: &RequestHead, wanted: pac::Wanted, has_body: bool) {
+        let client_keeps = head.version == Version::Http11 && !head.connection_has("close");
+        let keep_alive = client_keeps && !has_body && !self.stopping;
+        let response = pac::response(
+            head.version,
+            self.listener,
+            &self.settings,
+            wanted,
+            keep_alive,
+        );
+        self.record_answer(&response);
+        self.emit(Event::Responded {
+            status: response.status,
+            error: response.error,
+            rule: response.rule.id.to_string(),
+            after: response.after,
+        });
+        self.send_client(response.bytes);
+        self.answered += 1;
+        if keep_alive {
+            self.phase = Phase::Head(HeadState::new(self.now));
+            self.current = None;
+            return;
+        }
+        self.close(if self.stopping {
+            CloseReason::Shutdown
+        } else if client_keeps {
+            // Burrow ends it: the body it will not read.
+            CloseReason::ServerFin
+        } else {
+            CloseReason::ClientFin
+        });
+    }
+
     /// Everything decided from the head alone, in the order that reveals the
     /// least to an unauthenticated client.
-    fn plan(&mut self, head: &RequestHead) -> Result<Plan, Box<Response>> {
+    fn plan(&mut self, head: &RequestHead) -> Result<Decided, Box<Response>> {
         let v = head.version;
         let body = request_framing(head).map_err(|e| Box::new(reject::bad_framing(v, e)))?;
         let connect = head.method == "CONNECT";
@@ -80,6 +140,14 @@ impl Connection {
             return Err(Box::new(reject::connect_with_body(v)));
         }
         check_host_field(head)?;
+        // The PAC file needs no credentials: browsers fetch it without any.
+        if let Some(wanted) = pac::wanted(head) {
+            if !pac::host_is_local(head, &self.settings) {
+                return Err(Box::new(reject::pac_host_not_local(v)));
+            }
+            let has_body = body.has_body();
+            return Ok(Decided::Pac { wanted, has_body });
+        }
         self.authenticate(head)?;
         let bad_target = |e| Box::new(reject::bad_target(v, e, head.target.as_bytes()));
         let (authority, kind) = if connect {
@@ -105,12 +173,12 @@ impl Connection {
                 }
             })
         })?;
-        Ok(Plan {
+        Ok(Decided::Route(Plan {
             version: v,
             authority,
             kind,
             allowed_by_name: passed.allowed_by_name,
-        })
+        }))
     }
 
     /// Checks Proxy-Authorization, keeping the book of wrong passwords. A

@@ -144,7 +144,9 @@ impl Connection {
             reason: response.reason.to_string(),
             class: StatusClass::of(Some(response.status)),
             rule: response.rule,
-            proxy_status_field: Some(response.proxy_status_field.clone()),
+            // The PAC file is answered as an origin: no Proxy-Status.
+            proxy_status_field: Some(response.proxy_status_field.clone())
+                .filter(|field| !field.is_empty()),
             proxy_status: response.proxy_status.clone(),
             error: response.error,
             error_meaning: response.error.map(ProxyError::meaning),

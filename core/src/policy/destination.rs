@@ -144,15 +144,18 @@ fn loops(settings: &Settings, dest: Destination<'_>, ip: IpAddr, own: bool) -> b
         || (every_interface && (ip.is_loopback() || own))
 }
 
+/// The names under which every name is local by definition; the PAC file
+/// sends them DIRECT too.
+pub const LOCAL_PARENTS: [&str; 5] = ["localhost", "local", "home.arpa", "internal", "lan"];
+
 /// Names that only ever mean something on this machine or its network, so
 /// resolving to an internal address is what they are for: single-label
 /// names, `localhost` (RFC 6761) and names under `localhost`, `local`
 /// (mDNS, RFC 6762), `home.arpa` (RFC 8375), `internal` and `lan`.
 pub fn local_by_definition(name: &str) -> bool {
-    const PARENTS: [&str; 5] = ["localhost", "local", "home.arpa", "internal", "lan"];
     !name.contains('.')
         || name == "home.arpa"
-        || PARENTS.iter().any(|parent| {
+        || LOCAL_PARENTS.iter().any(|parent| {
             name.strip_suffix(parent)
                 .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
         })

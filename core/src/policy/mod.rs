@@ -12,7 +12,9 @@ mod pattern;
 mod throttle;
 
 pub use auth::{check_auth, AuthCheck};
-pub use destination::{check_address, local_by_definition, AddressDenied, Destination};
+pub use destination::{
+    check_address, local_by_definition, AddressDenied, Destination, LOCAL_PARENTS,
+};
 pub use pattern::HostPattern;
 pub use throttle::{AuthThrottle, Standing, MAX_BLOCK, MAX_TRACKED_CLIENTS};
 

@@ -100,6 +100,13 @@ pub fn step_for(e: &LogEvent) -> Option<Step> {
             Burrow, Server, "reuse connection".to_string(),
             "The idle connection to the same origin, kept from the previous request, carries this one.".to_string(),
         ),
+        Event::Responded { status: code, rule, .. } if rule == crate::pac::RULE.id => {
+            status = Some(*code);
+            (
+                Burrow, Browser, format!("{code} OK (PAC file)"),
+                "Burrow answers as a web server: its proxy auto-config file, which sends the browser through Burrow and straight to the site (DIRECT) when Burrow is off.".to_string(),
+            )
+        }
         Event::Responded { status: code, error, rule, .. } => {
             status = Some(*code);
             (

@@ -2,9 +2,18 @@
 //!
 //! A browser or the OS that is pointed at [`url`] asks Burrow which proxy to
 //! use; the answer ends in `DIRECT`, so browsing still works while Burrow is
-//! off. This module owns the path and the address to give out.
+//! off. This module owns the path and the address to give out
+//! (`mod.rs`), the script (`script.rs`), and which requests get it and the
+//! exact response (`serve.rs`); the connection asks [`wanted`] of every
+//! head before any proxy rule.
+
+mod script;
+mod serve;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+pub use script::{js_string, script, LOCAL_NETWORKS};
+pub use serve::{host_is_local, proxy_address, response, wanted, Wanted, CONTENT_TYPE, RULE};
 
 /// The path the PAC file is served at.
 pub const PATH: &str = "/proxy.pac";
