@@ -41,13 +41,17 @@ pub struct SettingsView {
     pub settings: Settings,
     /// The settings file.
     pub path: String,
+    /// Where Burrow serves its PAC file, for the form to show (read-only).
+    pub pac_url: String,
 }
 
 /// The settings in force.
 #[tauri::command]
 pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
+    let settings = state.controller.settings();
     SettingsView {
-        settings: state.controller.settings(),
+        pac_url: burrow_core::pac::url(settings.listen),
+        settings,
         path: state.controller.paths().settings.display().to_string(),
     }
 }

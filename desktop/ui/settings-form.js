@@ -25,6 +25,7 @@ const FIELD_INPUTS = {
   allowed_ports: ['f-ports'],
   allow_hosts: ['f-allow'],
   deny_hosts: ['f-deny'],
+  pac_bypass: ['f-pac-bypass'],
 };
 
 let loaded = null; // the settings in force, as Rust sent them
@@ -66,6 +67,7 @@ function fillForm(s) {
   $('f-ports').value = s.allowed_ports;
   $('f-allow').value = s.allow_hosts.join('\n');
   $('f-deny').value = s.deny_hosts.join('\n');
+  $('f-pac-bypass').value = (s.pac_bypass ?? []).join('\n');
   buildTimeoutFields(s.timeouts);
   for (const input of document.querySelectorAll('[data-timeout]')) {
     input.value = s.timeouts[input.dataset.timeout];
@@ -86,6 +88,7 @@ export async function loadSettings() {
     const v = await invoke('get_settings');
     loaded = v.settings;
     $('settings-path').textContent = v.path;
+    $('f-pac-url').value = v.pac_url ?? '';
     fillForm(v.settings);
     clearErrors();
     $('form-message').hidden = true;
@@ -135,6 +138,7 @@ function readForm() {
   const lines = (id) => $(id).value.split('\n').map((l) => l.trim()).filter(Boolean);
   s.allow_hosts = lines('f-allow');
   s.deny_hosts = lines('f-deny');
+  s.pac_bypass = lines('f-pac-bypass');
   for (const input of document.querySelectorAll('[data-timeout]')) {
     s.timeouts[input.dataset.timeout] = seconds(input.value);
   }

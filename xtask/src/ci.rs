@@ -52,8 +52,9 @@ const DESKTOP_E2E: &str =
     "cargo test -p burrow-tests --features desktop-e2e --test desktop --offline";
 /// The desktop app type-checks for Windows (macOS needs Apple's SDK, which Debian lacks).
 const DESKTOP_WINDOWS_CHECK: &str = "cargo check -p burrow-desktop --target x86_64-pc-windows-msvc";
+/// The simulator page, and the PAC file as Chromium evaluates it.
 const BROWSER_E2E: &str =
-    "cargo test -p burrow-tests --features browser-e2e --test browser --offline";
+    "cargo test -p burrow-tests --features browser-e2e --test browser --test pac_browser --offline";
 
 /// One step of the pipeline.
 struct Step {

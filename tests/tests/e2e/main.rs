@@ -13,6 +13,7 @@ mod escaping;
 mod forward;
 mod lifecycle;
 mod lookups;
+mod pac;
 mod parity;
 mod security;
 mod tunnel;
