@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use burrow_core::log::Event;
+use burrow_core::pac;
 use burrow_core::target::{self, Authority, Host};
 use burrow_core::{Action, Connection};
 
@@ -120,6 +121,28 @@ impl<'p> Checker<'p> {
                     status,
                     who: Who::Interim,
                 }),
+                Event::Responded {
+                    status,
+                    after,
+                    rule,
+                    ..
+                } if rule == pac::RULE.id => {
+                    // The one answer Burrow gives as an origin: to a GET or
+                    // HEAD, without going anywhere.
+                    let method = self.method.as_deref();
+                    assert!(
+                        matches!(method, Some("GET" | "HEAD")),
+                        "the PAC file for {method:?}"
+                    );
+                    assert!(connected.is_none(), "the PAC file after a connect");
+                    self.view.expect(Expected {
+                        status,
+                        who: Who::Pac {
+                            head_only: method == Some("HEAD"),
+                            after,
+                        },
+                    });
+                }
                 Event::Responded { status, after, .. } => {
                     responded.push(status);
                     self.view.expect(Expected {

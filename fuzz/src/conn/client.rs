@@ -8,6 +8,7 @@ use burrow_core::body::BodyReader;
 use burrow_core::framing::{response_framing, ResponseBody};
 use burrow_core::head;
 use burrow_core::origin::{ResponseParse, ResponseReader};
+use burrow_core::pac;
 use burrow_core::response::After;
 use burrow_core::settings::HeadLimits;
 
@@ -20,6 +21,14 @@ pub enum Who {
     Burrow(After),
     /// The origin, relayed, for a request with this method.
     Origin(String),
+    /// Burrow's PAC file (to a `HEAD` when `head_only`), and what happens
+    /// to the connection afterwards.
+    Pac {
+        /// The request was a `HEAD`: no body follows.
+        head_only: bool,
+        /// Kept alive or closed.
+        after: After,
+    },
 }
 
 /// A response the core logged and the client should read.
@@ -165,6 +174,29 @@ impl ClientView {
                         last: true,
                     }),
                     other => Err(format!("Burrow's {status} is framed as {other:?}")),
+                }
+            }
+            Who::Pac { head_only, after } => {
+                if status != 200 {
+                    return Err(format!("the PAC file with status {status}"));
+                }
+                let pac_type = pac::CONTENT_TYPE.as_bytes();
+                if !head::values(headers, "content-type").any(|v| v == pac_type) {
+                    return Err("the PAC file without its media type".into());
+                }
+                if after == After::Tunnel {
+                    return Err("a tunnel after the PAC file".into());
+                }
+                let last = after == After::Close;
+                match response_framing("GET", status, headers) {
+                    Ok(ResponseBody::Length(_)) if head_only => {
+                        Ok(if last { State::Done } else { fresh() })
+                    }
+                    Ok(ResponseBody::Length(n)) => Ok(State::Body {
+                        reader: BodyReader::for_response(ResponseBody::Length(n)),
+                        last,
+                    }),
+                    other => Err(format!("the PAC file is framed as {other:?}")),
                 }
             }
             Who::Origin(_) if status < 200 => Err(format!("an origin final response of {status}")),
