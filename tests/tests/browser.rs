@@ -87,6 +87,10 @@ fn simulator_in_headless_chromium() {
             b.wait_for_animation();
             b.save_screenshot(&shots.join("simulator-504.png"));
         }
+        if p["id"] == "pac-file" {
+            b.wait_for_animation();
+            b.save_screenshot(&shots.join("simulator-pac.png"));
+        }
     }
 
     keyboard_steps(&b);
