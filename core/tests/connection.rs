@@ -629,3 +629,51 @@ fn a_log_keeps_a_bounded_piece_of_a_long_target() {
     );
     assert!(shown.starts_with("http://example.com/\\x3c"));
 }
+
+/// However many PAC requests one read holds, each poll hands out one
+/// answer, and the next head is read only once it has gone: the output a
+/// read can queue stays one PAC file.
+#[test]
+fn pipelined_pac_requests_are_answered_one_at_a_time() {
+    let mut c = conn();
+    let one = "GET /proxy.pac HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+    c.handle_client_data(ms(1), one.repeat(200).as_bytes());
+    let mut answers = 0;
+    loop {
+        match c.poll() {
+            Action::SendClient(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 1, "{text}");
+                answers += 1;
+            }
+            Action::Read { client: true, .. } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(answers, 200);
+    assert!(c.is_idle());
+    c.handle_client_eof(ms(2));
+    assert_eq!(c.poll(), Action::Close);
+}
+
+/// The client closes right after pipelined PAC requests: every one is
+/// answered, then the connection closes as the client asked.
+#[test]
+fn pac_requests_before_the_clients_fin_are_answered() {
+    let mut c = conn();
+    let one = "GET /proxy.pac HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+    c.handle_client_data(ms(1), one.repeat(3).as_bytes());
+    let first = c.poll();
+    assert!(matches!(first, Action::SendClient(_)), "{first:?}");
+    let text = to_client(&mut c);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    c.handle_client_eof(ms(2));
+    assert_eq!(c.poll(), Action::Close);
+    let reasons: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|(_, e)| match e {
+            Event::Closed { reason } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, [CloseReason::ClientFin]);
+}

@@ -229,6 +229,10 @@ pub struct Connection {
     forwarded: Option<ForwardView>,
     /// `close` has run, at this time: nothing more happens.
     closed_at: Option<Duration>,
+    /// A pipelined head waits in the inbox until the answer before it
+    /// (the PAC file, answered in place) is handed out, so one read queues
+    /// one answer however many requests it held.
+    head_pending: bool,
 }
 
 impl Connection {
@@ -255,6 +259,7 @@ impl Connection {
             current: None,
             forwarded: None,
             closed_at: None,
+            head_pending: false,
         };
         conn.emit(Event::Accepted { client, listener });
         conn
@@ -295,6 +300,9 @@ impl Connection {
     /// What to do next. Waiting actions (`Read`, `Resolve`, `Connect`,
     /// `Relay`) repeat until an input changes them; the others are handed out once.
     pub fn poll(&mut self) -> Action {
+        if self.out.is_empty() && self.head_pending {
+            self.advance_head();
+        }
         if let Some(out) = self.out.pop_front() {
             return match out {
                 Output::Client(bytes) => Action::SendClient(bytes),

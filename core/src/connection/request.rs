@@ -45,9 +45,12 @@ pub(super) enum Kind {
 
 impl Connection {
     /// Reads what the inbox holds of the current head. A head answered in
-    /// place (the PAC file) leaves the connection reading the next one, so
-    /// this loops rather than recursing, however many are pipelined.
+    /// place (the PAC file) leaves the connection reading the next one: it
+    /// is read once that answer is handed out (`poll` calls back), so the
+    /// output stays one answer and nothing recurses, however many requests
+    /// are pipelined.
     pub(super) fn advance_head(&mut self) {
+        self.head_pending = false;
         loop {
             let Phase::Head(h) = &mut self.phase else {
                 return;
@@ -70,6 +73,10 @@ impl Connection {
                 HeadParse::Complete(head, len) => {
                     self.inbox.drain(..len);
                     self.on_head(&head);
+                    if matches!(self.phase, Phase::Head(_)) && !self.out.is_empty() {
+                        self.head_pending = true;
+                        return;
+                    }
                 }
             }
         }

@@ -118,3 +118,106 @@ async fn kept_alive_then_a_proxy_request_needs_credentials() {
         .await;
     assert_eq!(client.response().await.status(), 407);
 }
+
+/// Where each host goes by the served file, evaluated in Node (the file is
+/// plain JavaScript with no PAC helpers, so any engine runs it): local names
+/// and addresses in every IPv6 spelling DIRECT, `pac_bypass` DIRECT, the
+/// rest through Burrow. Chromium runs it in `tests/pac_browser.rs`.
+#[tokio::test]
+async fn the_file_sends_each_host_where_it_should() {
+    let mut s = settings();
+    s.pac_bypass = vec![
+        "*.corp.example".into(),
+        "intranet.example".into(),
+        "203.0.113.0/24".into(),
+        "2001:db8::/32".into(),
+    ];
+    let proxy = burrow_tests::Proxy::start(s).await;
+    let (reply, _) = fetch(proxy.addr).await;
+    let (_, script) = reply.split_once("\r\n\r\n").expect("a whole response");
+    let proxied = format!("PROXY {}; DIRECT", proxy.addr);
+    let cases: &[(&str, bool)] = &[
+        ("example.com", false),
+        ("site.test", false),
+        ("localhost", true),
+        ("a.localhost", true),
+        ("nas", true),
+        ("printer.local", true),
+        ("home.arpa", true),
+        ("x.home.arpa", true),
+        ("box.lan", true),
+        ("svc.internal", true),
+        ("LOCALHOST.", true),
+        ("127.0.0.1", true),
+        ("127.9.9.9", true),
+        ("10.1.2.3", true),
+        ("172.31.0.1", true),
+        ("172.32.0.1", false),
+        ("192.168.1.1", true),
+        ("169.254.1.1", true),
+        ("100.100.1.1", true),
+        ("100.128.0.1", false),
+        ("8.8.8.8", false),
+        ("::1", true),
+        ("[::1]", true),
+        ("fe80::1", true),
+        ("fd12:3456::1", true),
+        ("2606:4700::1111", false),
+        ("::ffff:127.0.0.1", true),
+        ("::ffff:7f00:1", true),
+        ("64:ff9b::10.0.0.1", true),
+        ("2002:c0a8:101::1", true),
+        ("::ffff:8.8.8.8", false),
+        ("a.corp.example", true),
+        ("corp.example", false),
+        ("xcorp.example", false),
+        ("intranet.example", true),
+        ("www.intranet.example", false),
+        ("203.0.113.9", true),
+        ("203.0.114.9", false),
+        ("2001:db8:1::5", true),
+        ("2001:db9::1", false),
+        ("1.2.3", false),
+        ("01.2.3.4", false),
+    ];
+    let hosts: Vec<&str> = cases.iter().map(|(h, _)| *h).collect();
+    let program = format!(
+        "{script}\nconst hosts = {};\nconsole.log(JSON.stringify(hosts.map(h => FindProxyForURL('http://' + h + '/', h))));\n",
+        serde_json::to_string(&hosts).expect("JSON")
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut node = Command::new("node")
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node must be installed to run this test (the wasm tests need it too)");
+        node.stdin
+            .take()
+            .expect("node's stdin")
+            .write_all(program.as_bytes())
+            .expect("writing the program to node");
+        node.wait_with_output().expect("node runs")
+    })
+    .await
+    .expect("the node task does not panic");
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<String> = serde_json::from_slice(&out.stdout).expect("node prints JSON");
+    let wrong: Vec<String> = cases
+        .iter()
+        .zip(&answers)
+        .filter(|((_, direct), got)| {
+            let want = if *direct { "DIRECT" } else { proxied.as_str() };
+            got.as_str() != want
+        })
+        .map(|((host, _), got)| format!("{host} -> {got}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
