@@ -72,6 +72,7 @@ pub(crate) async fn serve(
         shutdown: shutdown.clone(),
         cut: CancellationToken::new(),
         pool: Default::default(),
+        relay_pool: crate::relay::Pool::for_tunnels(),
     });
     let listen_addr = listener.local_addr().unwrap_or(engine.settings.listen);
     let mut near = Neighbourhood {

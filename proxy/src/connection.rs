@@ -56,6 +56,9 @@ pub(crate) struct Ctx {
     /// Read buffers for every connection and tunnel of this run, lent only
     /// while a socket has bytes (one read's worth each, the core's read size).
     pub pool: Pool,
+    /// Larger buffers for tunnels, lent to a direction only while it moves
+    /// bytes (see [`Pool::for_tunnels`]).
+    pub relay_pool: Pool,
 }
 
 /// Serves one accepted client connection to the end; `conn` is the core's
@@ -339,7 +342,7 @@ impl Driver {
                 start: self.start,
                 emitter: &self.emitter,
                 cut: &cut,
-                pool: &self.ctx.pool,
+                pool: &self.ctx.relay_pool,
             },
         )
         .await;

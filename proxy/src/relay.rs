@@ -41,7 +41,8 @@ pub(crate) struct Link<'a> {
     pub emitter: &'a Emitter,
     /// Cancelled when the engine stops for good.
     pub cut: &'a CancellationToken,
-    /// Where both directions take their buffers from.
+    /// Where both directions take their buffers from (the engine's
+    /// tunnel pool, [`Pool::for_tunnels`]).
     pub pool: &'a Pool,
 }
 
