@@ -92,11 +92,23 @@ pub enum Figure {
     KibPerTunnelMany,
     /// Forwarded requests per second.
     ForwardRate,
+    /// Target CPU µs per handshake, in the rate phase.
+    CpuPerHandshake,
+    /// Target CPU ms per GiB uploaded.
+    CpuPerGibUp,
+    /// Target CPU ms per GiB downloaded.
+    CpuPerGibDown,
+    /// Target CPU ms per GiB echoed (counted once per direction: 2 GiB for 1 GiB each way).
+    CpuPerGibEcho,
+    /// Target CPU µs per ping-pong.
+    CpuPerPingPong,
+    /// Target CPU µs per forwarded request.
+    CpuPerRequest,
 }
 
 impl Figure {
     /// Every figure, in table order.
-    pub const ALL: [Figure; 13] = [
+    pub const ALL: [Figure; 19] = [
         Figure::HandshakeP50,
         Figure::HandshakeP99,
         Figure::HandshakeRate,
@@ -110,6 +122,12 @@ impl Figure {
         Figure::KibPerTunnelFew,
         Figure::KibPerTunnelMany,
         Figure::ForwardRate,
+        Figure::CpuPerHandshake,
+        Figure::CpuPerGibUp,
+        Figure::CpuPerGibDown,
+        Figure::CpuPerGibEcho,
+        Figure::CpuPerPingPong,
+        Figure::CpuPerRequest,
     ];
 
     /// Which way is better.
@@ -125,10 +143,13 @@ impl Figure {
         }
     }
 
-    /// Decimals shown: per-tunnel memory is small enough that tenths matter.
+    /// Decimals shown: per-tunnel memory and per-message CPU are small enough that tenths matter.
     pub fn decimals(self) -> usize {
         match self {
-            Figure::KibPerTunnelFew | Figure::KibPerTunnelMany => 1,
+            Figure::KibPerTunnelFew
+            | Figure::KibPerTunnelMany
+            | Figure::CpuPerPingPong
+            | Figure::CpuPerRequest => 1,
             _ => 0,
         }
     }

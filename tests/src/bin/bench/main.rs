@@ -9,7 +9,10 @@
 //! 3. rate: handshakes per second with 64 concurrent clients;
 //! 4. upload, download, echo: one tunnel moving 1 GiB, MiB/s;
 //! 5. pingpong: 1,000 tunnels doing 64-byte ping-pongs, ops/s and RTT p50/p99;
-//! 6. forward: plain-HTTP GETs over keep-alive connections, requests/s.
+//! 6. forward: plain-HTTP GETs over keep-alive connections, requests/s;
+//! 7. for the targets it started, the target's CPU time per unit of work in phases 3 to 6:
+//!    on a shared machine rates follow the CPU share each process gets, while CPU per operation
+//!    stays put, so these are the figures to compare builds with there.
 //!
 //! Then one table of the medians, with Burrow's ratio to direct and to the best peer. It is a
 //! benchmark: nothing passes or fails on a figure. Every phase is bounded by its counts and a
@@ -263,6 +266,12 @@ fn label(f: Figure, c: &Counts) -> String {
             format!("resident KiB per idle tunnel, {} held", n(c.idle_many))
         }
         Figure::ForwardRate => format!("HTTP forwarding req/s, {} keep-alive", c.forward_conns),
+        Figure::CpuPerHandshake => "target CPU µs per handshake (rate phase)".into(),
+        Figure::CpuPerGibUp => "target CPU ms per GiB, upload".into(),
+        Figure::CpuPerGibDown => "target CPU ms per GiB, download".into(),
+        Figure::CpuPerGibEcho => "target CPU ms per GiB, echo (both ways)".into(),
+        Figure::CpuPerPingPong => "target CPU µs per ping-pong".into(),
+        Figure::CpuPerRequest => "target CPU µs per forwarded request".into(),
     }
 }
 
@@ -280,5 +289,7 @@ fn short(f: Figure) -> &'static str {
         Figure::KibPerTunnelFew => "KiB/tunnel (few)",
         Figure::KibPerTunnelMany => "KiB/tunnel (many)",
         Figure::ForwardRate => "req/s",
+        Figure::CpuPerHandshake | Figure::CpuPerPingPong | Figure::CpuPerRequest => "CPU µs/op",
+        Figure::CpuPerGibUp | Figure::CpuPerGibDown | Figure::CpuPerGibEcho => "CPU ms/GiB",
     }
 }

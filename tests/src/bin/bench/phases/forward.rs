@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use super::Ctx;
+use super::{cpu_between, per_unit, Ctx};
 use crate::client::{bounded, status_ok, Via};
 use crate::figures::Figure;
 
@@ -35,6 +35,7 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     let end = begin + c.forward_for;
     let counted = Arc::new(AtomicU64::new(0));
     let reconnects = Arc::new(AtomicU64::new(0));
+    let cpu = cpu_between(ctx.pid, begin, end);
     let mut set = JoinSet::new();
     for _ in 0..c.forward_conns {
         let (request, counted, reconnects) = (request.clone(), counted.clone(), reconnects.clone());
@@ -77,10 +78,12 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     if n > 0 {
         println!("    (forward: the target closed the connection after {n} responses)");
     }
-    Ok(vec![(
-        Figure::ForwardRate,
-        counted.load(Ordering::Relaxed) as f64 / c.forward_for.as_secs_f64(),
-    )])
+    let n = counted.load(Ordering::Relaxed) as f64;
+    let cpu = cpu.await.ok().flatten();
+    Ok([(Figure::ForwardRate, n / c.forward_for.as_secs_f64())]
+        .into_iter()
+        .chain(per_unit(Figure::CpuPerRequest, cpu, n, 1e6))
+        .collect())
 }
 
 /// One client connection and what it read past the last response.

@@ -10,17 +10,19 @@ mod throughput;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::client::{bounded, open_mode, Via};
 use crate::counts::Counts;
 use crate::figures::{Figure, Phase};
 use crate::origin::Origins;
+use crate::procfs::tree_cpu_secs;
 
 /// What every phase needs to know about the target and the origins.
 #[derive(Clone, Debug)]
@@ -82,4 +84,30 @@ async fn open_many(via: Via, origin: SocketAddr, mode: u8, n: usize) -> Result<V
         streams.push(joined.context("an opening task failed")??);
     }
     Ok(streams)
+}
+
+/// The target's CPU seconds between `begin` and `end`, read by a task that waits for both, so a
+/// phase measured over a time window can divide it by the operations in the same window.
+/// `None` without a PID, or if `/proc` could not be read.
+fn cpu_between(pid: Option<u32>, begin: Instant, end: Instant) -> JoinHandle<Option<f64>> {
+    tokio::spawn(async move {
+        let pid = pid?;
+        tokio::time::sleep_until(begin.into()).await;
+        let before = tree_cpu_secs(pid).ok()?;
+        tokio::time::sleep_until(end.into()).await;
+        Some(tree_cpu_secs(pid).ok()? - before)
+    })
+}
+
+/// The target's CPU time so far, when the bench knows its process.
+fn cpu_now(pid: Option<u32>) -> Option<f64> {
+    tree_cpu_secs(pid?).ok()
+}
+
+/// `(figure, cpu / units × scale)`, when there was CPU time to read and work to divide it by.
+fn per_unit(figure: Figure, cpu: Option<f64>, units: f64, scale: f64) -> Option<(Figure, f64)> {
+    match cpu {
+        Some(cpu) if units > 0.0 => Some((figure, cpu / units * scale)),
+        _ => None,
+    }
 }

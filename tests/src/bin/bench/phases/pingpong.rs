@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-use super::{open_many, Ctx};
+use super::{cpu_between, open_many, per_unit, Ctx};
 use crate::client::bounded;
 use crate::figures::Figure;
 use crate::origin::mode;
@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     // All tunnels are open before the clock starts: opening is the other phases' business.
     let begin = Instant::now() + c.pingpong_warmup;
     let end = begin + c.pingpong_for;
+    let cpu = cpu_between(ctx.pid, begin, end);
     let mut set = JoinSet::new();
     for mut s in streams {
         set.spawn(async move {
@@ -52,9 +53,13 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     let ops = all.len() as f64 / c.pingpong_for.as_secs_f64();
     let p50 = percentile(&all, 0.50).context("no ping-pong finished in the window")?;
     let p99 = percentile(&all, 0.99).context("no ping-pong finished in the window")?;
-    Ok(vec![
+    let cpu = cpu.await.ok().flatten();
+    Ok([
         (Figure::PingPongOps, ops),
         (Figure::PingPongP50, f64::from(p50)),
         (Figure::PingPongP99, f64::from(p99)),
-    ])
+    ]
+    .into_iter()
+    .chain(per_unit(Figure::CpuPerPingPong, cpu, all.len() as f64, 1e6))
+    .collect())
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tokio::task::JoinSet;
 
-use super::Ctx;
+use super::{cpu_between, per_unit, Ctx};
 use crate::client::open;
 use crate::figures::Figure;
 
@@ -18,6 +18,7 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     let begin = Instant::now() + c.warmup;
     let end = begin + c.rate_for;
     let counted = Arc::new(AtomicU64::new(0));
+    let cpu = cpu_between(ctx.pid, begin, end);
     let mut set = JoinSet::new();
     for _ in 0..c.rate_clients {
         let (via, origin, counted, max) = (ctx.via, ctx.origins.bytes, counted.clone(), c.rate_max);
@@ -40,8 +41,10 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<(Figure, f64)>> {
     }
     // The window ends early only if the count cap was reached.
     let window = (Instant::now().min(end) - begin).as_secs_f64();
-    Ok(vec![(
-        Figure::HandshakeRate,
-        counted.load(Ordering::Relaxed) as f64 / window,
-    )])
+    let n = counted.load(Ordering::Relaxed) as f64;
+    let cpu = cpu.await.ok().flatten();
+    Ok([(Figure::HandshakeRate, n / window)]
+        .into_iter()
+        .chain(per_unit(Figure::CpuPerHandshake, cpu, n, 1e6))
+        .collect())
 }
