@@ -81,9 +81,9 @@ fn main() -> ExitCode {
 }
 
 async fn bench(args: Args) -> Result<()> {
-    prepare(&args)?;
-    let dir = work_dir(&args)?;
     let counts = Counts::new(args.quick);
+    prepare(&args, &counts);
+    let dir = work_dir(&args)?;
     let origins = origin::start().await?;
     let columns = args
         .targets
@@ -201,10 +201,12 @@ async fn measure(
 /// Raises the descriptor limit (the memory phase holds two per tunnel here) and, in the
 /// bench's private network namespace, widens the ephemeral port range: thousands of
 /// connections per phase, times several targets, leave many ports in TIME_WAIT.
-fn prepare(args: &Args) -> Result<()> {
+fn prepare(args: &Args, counts: &Counts) {
+    // Each held tunnel is two descriptors here: the client's end and the origin's.
+    let needed = 2 * counts.idle_many as u64 + 1_000;
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) if n < 2 * 5_000 + 1_000 && !args.quick => {
-            println!("bench: only {n} descriptors allowed; the memory phase will fail")
+        Ok(n) if n < needed => {
+            println!("bench: only {n} descriptors allowed, {needed} needed; the memory phase will fail")
         }
         Ok(_) => {}
         Err(e) => println!("bench: cannot raise the descriptor limit: {e}"),
@@ -219,7 +221,6 @@ fn prepare(args: &Args) -> Result<()> {
             }
         }
     }
-    Ok(())
 }
 
 /// The run's directory: `--dir`, or a fresh one under the temp dir. Squid runs as its own user
