@@ -16,8 +16,9 @@ usage: bench [--peers] [--target direct|burrow|tinyproxy|squid|HOST:PORT]... [--
   --peers          targets direct, burrow, tinyproxy and squid (what `cargo xtask bench --peers`
                    installs), in that order, alternating each round
   --target T       add a target: `direct` (no proxy), `burrow` (started from --burrow-bin),
-                   `tinyproxy`, `squid` (started from their binaries), or the address of a proxy
-                   already running (CONNECT through it; no memory figures). Default: direct, burrow
+                   `burrow=PATH` (another build, compared as a peer), `tinyproxy`, `squid`
+                   (started from their binaries), or the address of a proxy already running
+                   (CONNECT through it; no memory or CPU figures). Default: direct, burrow
   --rounds N       rounds (default 3); the table shows the median of each figure
   --quick          small counts, for trying things out
   --only PHASE     run only these phases: memory, handshake, rate, upload, download, echo,
@@ -34,6 +35,9 @@ pub enum TargetSpec {
     Direct,
     /// Burrow, started from `--burrow-bin`.
     Burrow,
+    /// Another Burrow build, started from this path (`burrow=PATH`): compared as a peer, so a
+    /// run can put two builds side by side on a noisy machine.
+    BurrowAt(PathBuf),
     /// tinyproxy, started from `--tinyproxy-bin`.
     Tinyproxy,
     /// Squid, started from `--squid-bin`.
@@ -48,6 +52,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Direct => "direct".into(),
             TargetSpec::Burrow => "Burrow".into(),
+            TargetSpec::BurrowAt(path) => format!("Burrow@{}", build_name(path)),
             TargetSpec::Tinyproxy => "tinyproxy".into(),
             TargetSpec::Squid => "Squid".into(),
             TargetSpec::Addr(a) => a.to_string(),
@@ -60,10 +65,26 @@ impl TargetSpec {
             "burrow" => TargetSpec::Burrow,
             "tinyproxy" => TargetSpec::Tinyproxy,
             "squid" => TargetSpec::Squid,
+            other if other.starts_with("burrow=") => {
+                TargetSpec::BurrowAt(PathBuf::from(&other["burrow=".len()..]))
+            }
             addr => TargetSpec::Addr(addr.parse().with_context(|| {
                 format!("--target {addr:?} is not direct, burrow, tinyproxy, squid or HOST:PORT")
             })?),
         })
+    }
+}
+
+/// A short name for a build at `path`: the directory holding its `target/`
+/// (`/work/wt-perf/target/release/burrow` is `wt-perf`), else the path itself.
+fn build_name(path: &std::path::Path) -> String {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.iter().rposition(|p| p == "target") {
+        Some(i) if i > 0 => parts[i - 1].clone(),
+        _ => path.display().to_string(),
     }
 }
 
@@ -211,6 +232,12 @@ mod tests {
         let a = check("--target=burrow --burrow-bin /x/burrow").unwrap();
         assert_eq!(a.targets, vec![TargetSpec::Burrow]);
         assert_eq!(a.burrow_bin, PathBuf::from("/x/burrow"));
+        let a = check("--target burrow --target burrow=/w/wt-perf/target/release/burrow").unwrap();
+        assert_eq!(a.targets[1].name(), "Burrow@wt-perf");
+        assert_eq!(
+            TargetSpec::BurrowAt(PathBuf::from("./burrow")).name(),
+            "Burrow@./burrow"
+        );
         assert!(check("--target localhost").is_err());
         assert!(check("--target").is_err());
     }

@@ -206,7 +206,9 @@ fn prepare(args: &Args, counts: &Counts) {
     let needed = 2 * counts.idle_many as u64 + 1_000;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) if n < needed => {
-            println!("bench: only {n} descriptors allowed, {needed} needed; the memory phase will fail")
+            println!(
+                "bench: only {n} descriptors allowed, {needed} needed; the memory phase will fail"
+            )
         }
         Ok(_) => {}
         Err(e) => println!("bench: cannot raise the descriptor limit: {e}"),

@@ -38,6 +38,7 @@ pub async fn start(spec: &TargetSpec, args: &Args, dir: &Path, round: usize) -> 
         TargetSpec::Direct => return Ok(external(Via::Direct)),
         TargetSpec::Addr(addr) => return Ok(external(Via::Proxy(*addr))),
         TargetSpec::Burrow => (&args.burrow_bin, "burrow"),
+        TargetSpec::BurrowAt(path) => (path, "burrow-at"),
         TargetSpec::Tinyproxy => (&args.tinyproxy_bin, "tinyproxy"),
         TargetSpec::Squid => (&args.squid_bin, "squid"),
     };
@@ -45,7 +46,7 @@ pub async fn start(spec: &TargetSpec, args: &Args, dir: &Path, round: usize) -> 
     let stem = dir.join(format!("{name}-r{round}"));
     let config = stem.with_extension("conf");
     let (text, argv): (String, Vec<String>) = match spec {
-        TargetSpec::Burrow => (
+        TargetSpec::Burrow | TargetSpec::BurrowAt(_) => (
             peers::burrow(port),
             vec!["--config".into(), config.display().to_string()],
         ),
