@@ -115,15 +115,20 @@ async fn bench(args: Args) -> Result<()> {
         if args.quick { " (--quick)" } else { "" },
     );
     let started = Instant::now();
+    let mut failures = 0;
     for round in 1..=args.rounds {
         for (column, spec) in args.targets.iter().enumerate() {
             println!("round {round}/{}: {}", args.rounds, spec.name());
-            if let Err(e) = measure(
+            match measure(
                 spec, column, round, &args, &dir, &counts, origins, &mut table,
             )
             .await
             {
-                println!("  {}: {e:#}", spec.name());
+                Ok(failed) => failures += failed,
+                Err(e) => {
+                    failures += 1;
+                    println!("  {}: {e:#}", spec.name());
+                }
             }
             tokio::time::sleep(BETWEEN_TARGETS).await;
         }
@@ -135,14 +140,21 @@ async fn bench(args: Args) -> Result<()> {
         if args.quick { ", --quick counts" } else { "" }
     );
     print!("{}", table.render(|f| label(f, &counts)));
-    // Configs and logs are only worth keeping when asked for; in /dev/shm they hold memory.
-    if args.dir.is_none() {
+    // Configs and logs are worth keeping when asked for or when something failed; otherwise,
+    // in /dev/shm, they only hold memory.
+    if failures > 0 {
+        println!(
+            "\n{failures} target start(s) or phase(s) failed (above); logs kept in {}",
+            dir.display()
+        );
+    } else if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
 
 /// One target in one round: start it, check a tunnel works, run every phase, stop it.
+/// Returns how many phases failed (each is reported as it fails).
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     spec: &TargetSpec,
@@ -153,7 +165,7 @@ async fn measure(
     counts: &Counts,
     origins: origin::Origins,
     table: &mut Table,
-) -> Result<()> {
+) -> Result<usize> {
     let running = targets::start(spec, args, dir, round).await?;
     // A target that cannot carry one byte would fail every phase; say so once.
     let mut s = open_mode(running.via, origins.bytes, origin::mode::ECHO, None)
@@ -168,6 +180,7 @@ async fn measure(
         pid: running.pid,
         counts: counts.clone(),
     };
+    let mut failed = 0;
     for &phase in &args.phases {
         if phase == Phase::Memory && ctx.pid.is_none() {
             continue;
@@ -189,13 +202,16 @@ async fn measure(
                     table.add(column, f, v);
                 }
             }
-            Err(e) => println!("  {:<9} failed: {e:#}", phase.name()),
+            Err(e) => {
+                failed += 1;
+                println!("  {:<9} failed: {e:#}", phase.name());
+            }
         }
     }
     if !running.stop().await? {
         println!("  (it did not stop on SIGTERM; killed)");
     }
-    Ok(())
+    Ok(failed)
 }
 
 /// Raises the descriptor limit (the memory phase holds two per tunnel here) and, in the
