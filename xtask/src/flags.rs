@@ -17,7 +17,9 @@ Commands:
                            (port 0, the default, lets the OS choose)
   desktop [-- args...]     Build the simulator, then run the desktop app
                            (cargo run -p burrow-desktop -- args)
-  bench [-- args...]       Build the release proxy and run the bench harness with args
+  bench [-- args...]       Build the release proxy and the load generator, and run it with
+                           args (`-- --help` lists them; `-- --peers` installs tinyproxy and
+                           Squid and measures them side by side with direct and Burrow)
   fuzz [--time SECS] [TARGET...]
                            Run the fuzz targets of fuzz/ (all, or those named) one after
                            another for SECS seconds each (default 60) with cargo-fuzz,
