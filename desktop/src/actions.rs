@@ -112,7 +112,11 @@ pub async fn set_system_proxy<R: Runtime>(
 
 /// Flips "Use as system proxy" (the tray's check item).
 pub async fn toggle_system_proxy<R: Runtime>(app: &AppHandle<R>) -> Result<Status, Error> {
-    let result = app.state::<AppState>().controller.toggle_system_proxy().await;
+    let result = app
+        .state::<AppState>()
+        .controller
+        .toggle_system_proxy()
+        .await;
     publish(app);
     result
 }

@@ -156,7 +156,10 @@ pub fn open_in_simulator(state: State<'_, AppState>, key: u64) -> Result<Simulat
 
 /// Sets "Use as system proxy": `"off"`, `"pac"` or `"manual"`.
 #[tauri::command]
-pub async fn set_system_proxy<R: Runtime>(app: AppHandle<R>, mode: String) -> Result<Status, Error> {
+pub async fn set_system_proxy<R: Runtime>(
+    app: AppHandle<R>,
+    mode: String,
+) -> Result<Status, Error> {
     let preference = Preference::from_name(&mode).ok_or_else(|| Error::BadSettings {
         field: Some("system_proxy".into()),
         message: format!("{mode:?} is not a system proxy mode; choose off, pac or manual"),

@@ -107,14 +107,23 @@ mod tests {
 
     #[test]
     fn icons_are_square_rgba() {
-        for p in [Icon::Listening, Icon::Off, Icon::Attention, Icon::SystemProxy] {
+        for p in [
+            Icon::Listening,
+            Icon::Off,
+            Icon::Attention,
+            Icon::SystemProxy,
+        ] {
             assert_eq!(rgba(p).len(), (SIZE * SIZE * 4) as usize);
         }
     }
 
     #[test]
     fn the_four_states_differ_in_shape() {
-        let (on, off, err) = (opaque(Icon::Listening), opaque(Icon::Off), opaque(Icon::Attention));
+        let (on, off, err) = (
+            opaque(Icon::Listening),
+            opaque(Icon::Off),
+            opaque(Icon::Attention),
+        );
         let sys = opaque(Icon::SystemProxy);
         let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
         let at = |v: &[bool], x: u32, y: u32| v[(y * SIZE + x) as usize];

@@ -192,7 +192,9 @@ fn spawn_signal_handler<R: Runtime>(app: tauri::AppHandle<R>) {
 
 /// Waits for the first of the signal streams; names it.
 #[cfg(unix)]
-async fn futures_select(streams: &mut [(&'static str, tokio::signal::unix::Signal)]) -> &'static str {
+async fn futures_select(
+    streams: &mut [(&'static str, tokio::signal::unix::Signal)],
+) -> &'static str {
     std::future::poll_fn(|cx| {
         for (name, s) in streams.iter_mut() {
             if s.poll_recv(cx).is_ready() {

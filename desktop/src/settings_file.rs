@@ -336,7 +336,14 @@ mod tests {
         let dir = temp_dir("modes");
         let paths = Paths::for_settings(dir.join("new/sub/settings.json"));
         save_settings(&paths.settings, &Settings::default()).unwrap();
-        save_state(&paths.state, SavedState { proxy_on: true, ..SavedState::default() }).unwrap();
+        save_state(
+            &paths.state,
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
+        )
+        .unwrap();
         assert_eq!(mode(&paths.settings), "600");
         assert_eq!(mode(&paths.state), "600");
         assert_eq!(mode(&dir.join("new")), "700");
@@ -381,7 +388,10 @@ mod tests {
         save_settings(&settings, &s).unwrap();
         save_state(
             &cfg.join("settings.state.json"),
-            SavedState { proxy_on: true, ..SavedState::default() },
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
         )
         .unwrap();
 

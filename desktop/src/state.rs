@@ -291,7 +291,9 @@ impl Controller {
     pub fn recover_system_proxy(&self) -> Option<String> {
         match self.system().recover() {
             Ok(true) => {
-                eprintln!("burrow-desktop: restored the system proxy settings a previous run left behind");
+                eprintln!(
+                    "burrow-desktop: restored the system proxy settings a previous run left behind"
+                );
                 None
             }
             Ok(false) => None,

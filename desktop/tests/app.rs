@@ -370,11 +370,25 @@ async fn quitting_keeps_the_on_choice_for_the_next_launch() {
     let store = Arc::new(Mutex::new(LogStore::new(10)));
     let (_, restore) = Controller::open(paths.clone(), store.clone());
     assert!(restore);
-    settings_file::save_state(&paths.state, SavedState { proxy_on: false, ..SavedState::default() }).unwrap();
+    settings_file::save_state(
+        &paths.state,
+        SavedState {
+            proxy_on: false,
+            ..SavedState::default()
+        },
+    )
+    .unwrap();
     assert!(!Controller::open(paths.clone(), store.clone()).1);
 
     // A broken settings file is an error state, never restored over, never rewritten.
-    settings_file::save_state(&paths.state, SavedState { proxy_on: true, ..SavedState::default() }).unwrap();
+    settings_file::save_state(
+        &paths.state,
+        SavedState {
+            proxy_on: true,
+            ..SavedState::default()
+        },
+    )
+    .unwrap();
     std::fs::write(&paths.settings, "{").unwrap();
     let (c, restore) = Controller::open(paths.clone(), store);
     assert!(!restore);
@@ -935,8 +949,14 @@ mod system_proxy {
         c.set_on(true).await.unwrap();
         let s = c.set_system_proxy(Preference::Manual).await.unwrap();
         assert_eq!(s.system_proxy.preference, Preference::Manual);
-        assert_eq!(fake.os().services[0].http, Endpoint::on("127.0.0.1", addr.port()));
-        assert_eq!(settings_file::load_state(&paths.state).system_proxy, Preference::Manual);
+        assert_eq!(
+            fake.os().services[0].http,
+            Endpoint::on("127.0.0.1", addr.port())
+        );
+        assert_eq!(
+            settings_file::load_state(&paths.state).system_proxy,
+            Preference::Manual
+        );
         // Off from the window: restored, the proxy keeps listening.
         let s = c.set_system_proxy(Preference::Off).await.unwrap();
         assert_eq!(fake.os(), user());
@@ -969,13 +989,17 @@ mod system_proxy {
         let s = c.status();
         assert_eq!(s.icon, Icon::Attention);
         assert!(
-            s.line.ends_with("· system proxy changed by another program"),
+            s.line
+                .ends_with("· system proxy changed by another program"),
             "{}",
             s.line
         );
         assert!(matches!(s.system_proxy.health, Health::Changed(_)));
         assert_eq!(s.system_proxy.preference, Preference::Off);
-        assert_eq!(settings_file::load_state(&paths.state).system_proxy, Preference::Off);
+        assert_eq!(
+            settings_file::load_state(&paths.state).system_proxy,
+            Preference::Off
+        );
         // The proxy off and Quit leave their value alone.
         c.set_on(false).await.unwrap();
         c.shutdown().await;
@@ -983,7 +1007,10 @@ mod system_proxy {
         // The status serialises as the page reads it.
         let v = serde_json::to_value(c.status()).unwrap();
         assert_eq!(v["system_proxy"]["health"]["state"], "changed");
-        assert!(v["system_proxy"]["health"]["message"].as_str().unwrap().contains("vpn.example"));
+        assert!(v["system_proxy"]["health"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vpn.example"));
         assert_eq!(v["icon"], "attention");
     }
 

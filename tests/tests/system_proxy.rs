@@ -37,15 +37,35 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The user's own values: distinctive, with quotes, backslashes and non-ASCII.
 const ORIGINAL: &[(&str, &str, &str)] = &[
     ("org.gnome.system.proxy", "mode", "'manual'"),
-    ("org.gnome.system.proxy", "autoconfig-url", "'http://wpad.corp.example/wpad.dat'"),
-    ("org.gnome.system.proxy", "ignore-hosts", r"['*.corp.example', 'it\'s', 'back\\slash', 'ü', '10.0.0.0/8']"),
-    ("org.gnome.system.proxy.http", "host", r"'o\'brien.corp.example'"),
+    (
+        "org.gnome.system.proxy",
+        "autoconfig-url",
+        "'http://wpad.corp.example/wpad.dat'",
+    ),
+    (
+        "org.gnome.system.proxy",
+        "ignore-hosts",
+        r"['*.corp.example', 'it\'s', 'back\\slash', 'ü', '10.0.0.0/8']",
+    ),
+    (
+        "org.gnome.system.proxy.http",
+        "host",
+        r"'o\'brien.corp.example'",
+    ),
     ("org.gnome.system.proxy.http", "port", "3128"),
-    ("org.gnome.system.proxy.https", "host", "'secure.corp.example'"),
+    (
+        "org.gnome.system.proxy.https",
+        "host",
+        "'secure.corp.example'",
+    ),
     ("org.gnome.system.proxy.https", "port", "3129"),
     ("org.gnome.system.proxy.ftp", "host", "'ftp.corp.example'"),
     ("org.gnome.system.proxy.ftp", "port", "2121"),
-    ("org.gnome.system.proxy.socks", "host", "'socks.corp.example'"),
+    (
+        "org.gnome.system.proxy.socks",
+        "host",
+        "'socks.corp.example'",
+    ),
     ("org.gnome.system.proxy.socks", "port", "1080"),
 ];
 
@@ -66,7 +86,8 @@ impl Session {
             );
         }
         let dir = TempDir::new("burrow-system-proxy-e2e");
-        std::fs::write(dir.path().join("profile"), "user-db:user\n").expect("writing the dconf profile");
+        std::fs::write(dir.path().join("profile"), "user-db:user\n")
+            .expect("writing the dconf profile");
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .envs(private_env(dir.path()))
@@ -152,8 +173,14 @@ impl Drop for Session {
 
 fn private_env(dir: &Path) -> Vec<(String, String)> {
     vec![
-        ("XDG_CONFIG_HOME".into(), dir.join("config").display().to_string()),
-        ("DCONF_PROFILE".into(), dir.join("profile").display().to_string()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.join("config").display().to_string(),
+        ),
+        (
+            "DCONF_PROFILE".into(),
+            dir.join("profile").display().to_string(),
+        ),
         ("GSETTINGS_BACKEND".into(), "dconf".into()),
     ]
 }
@@ -169,7 +196,8 @@ impl App {
             "{} not found: build the app first with `cargo build -p burrow-desktop`",
             bin.display()
         );
-        let log = std::fs::File::create(target_dir().join("system-proxy-e2e.log")).expect("the app's log");
+        let log = std::fs::File::create(target_dir().join("system-proxy-e2e.log"))
+            .expect("the app's log");
         let child = Command::new(bin)
             .arg("--config")
             .arg(config)
@@ -225,7 +253,8 @@ fn which(program: &str) -> Option<PathBuf> {
 /// Writes the settings (a free loopback port) and the state (proxy on, system proxy `mode`).
 fn write_config(dir: &Path, proxy: SocketAddr, mode: &str) -> PathBuf {
     let config = dir.join("settings.json");
-    std::fs::write(&config, json!({ "listen": proxy.to_string() }).to_string()).expect("writing the settings");
+    std::fs::write(&config, json!({ "listen": proxy.to_string() }).to_string())
+        .expect("writing the settings");
     write_state(dir, mode);
     config
 }
@@ -247,7 +276,10 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
     }
     let original = session.values();
     // gsettings prints the values as it parsed them; they are the user's.
-    assert_eq!(original[2], r#"['*.corp.example', "it's", 'back\\slash', 'ü', '10.0.0.0/8']"#);
+    assert_eq!(
+        original[2],
+        r#"['*.corp.example', "it's", 'back\\slash', 'ü', '10.0.0.0/8']"#
+    );
 
     let home = TempDir::new("burrow-system-proxy-e2e-app");
     let dir = home.path();
@@ -257,15 +289,24 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
 
     // 1. PAC mode, then SIGKILL: nothing restores until the next start.
     let mut app = App::start(&session, &config);
-    session.wait_for("the PAC mode", |s| s.get("org.gnome.system.proxy", "mode") == "'auto'");
+    session.wait_for("the PAC mode", |s| {
+        s.get("org.gnome.system.proxy", "mode") == "'auto'"
+    });
     assert_eq!(session.get("org.gnome.system.proxy", "autoconfig-url"), pac);
     // Only the mode and the URL changed.
     let now = session.values();
     assert_eq!(now[2..], original[2..]);
-    assert!(journal(dir).is_file(), "the journal exists while Burrow holds the proxy");
+    assert!(
+        journal(dir).is_file(),
+        "the journal exists while Burrow holds the proxy"
+    );
     app.signal("KILL");
     assert!(app.wait_exit());
-    assert_eq!(session.get("org.gnome.system.proxy", "mode"), "'auto'", "SIGKILL restored something?");
+    assert_eq!(
+        session.get("org.gnome.system.proxy", "mode"),
+        "'auto'",
+        "SIGKILL restored something?"
+    );
 
     // 2. The next start restores before anything else; with the choice off it stays restored.
     write_state(dir, "off");
@@ -283,14 +324,23 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
         s.get("org.gnome.system.proxy.https", "host") == "'127.0.0.1'"
     });
     assert_eq!(session.get("org.gnome.system.proxy", "mode"), "'manual'");
-    assert_eq!(session.get("org.gnome.system.proxy.http", "host"), "'127.0.0.1'");
-    assert_eq!(session.get("org.gnome.system.proxy.http", "port"), proxy.port().to_string());
+    assert_eq!(
+        session.get("org.gnome.system.proxy.http", "host"),
+        "'127.0.0.1'"
+    );
+    assert_eq!(
+        session.get("org.gnome.system.proxy.http", "port"),
+        proxy.port().to_string()
+    );
     assert_eq!(
         session.get("org.gnome.system.proxy", "ignore-hosts"),
         "['localhost', '127.0.0.0/8', '::1']"
     );
     // SOCKS and FTP are the user's still.
-    assert_eq!(session.get("org.gnome.system.proxy.socks", "host"), "'socks.corp.example'");
+    assert_eq!(
+        session.get("org.gnome.system.proxy.socks", "host"),
+        "'socks.corp.example'"
+    );
     app.signal("TERM");
     assert!(app.wait_exit(), "the app did not exit on SIGTERM");
     assert_eq!(session.values(), original);
@@ -300,7 +350,9 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
     for signal in ["INT", "HUP"] {
         write_state(dir, "pac");
         let mut app = App::start(&session, &config);
-        session.wait_for("the PAC mode", |s| s.get("org.gnome.system.proxy", "mode") == "'auto'");
+        session.wait_for("the PAC mode", |s| {
+            s.get("org.gnome.system.proxy", "mode") == "'auto'"
+        });
         app.signal(signal);
         assert!(app.wait_exit(), "the app did not exit on SIG{signal}");
         assert_eq!(session.values(), original, "after SIG{signal}");
@@ -309,8 +361,14 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
     // 5. Another program changes the proxy: Burrow lets go and keeps their value.
     write_state(dir, "pac");
     let mut app = App::start(&session, &config);
-    session.wait_for("the PAC mode", |s| s.get("org.gnome.system.proxy", "mode") == "'auto'");
-    session.set("org.gnome.system.proxy", "autoconfig-url", "'http://vpn.example/vpn.pac'");
+    session.wait_for("the PAC mode", |s| {
+        s.get("org.gnome.system.proxy", "mode") == "'auto'"
+    });
+    session.set(
+        "org.gnome.system.proxy",
+        "autoconfig-url",
+        "'http://vpn.example/vpn.pac'",
+    );
     session.wait_for("Burrow to let go", |_| !journal(dir).exists());
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("settings.state.json")).expect("reading the state"),

@@ -177,7 +177,9 @@ mod tests {
             .run(&Cmd::new("printf", &["%s|", "a b", "$(id)", "'q'"]))
             .unwrap();
         assert_eq!(out, "a b|$(id)|'q'|");
-        let e = SystemRunner.run(&Cmd::new("false", &[] as &[&str])).unwrap_err();
+        let e = SystemRunner
+            .run(&Cmd::new("false", &[] as &[&str]))
+            .unwrap_err();
         assert!(matches!(e, BackendError::Failed { .. }), "{e}");
         let e = SystemRunner
             .run(&Cmd::new("burrow-no-such-tool", &[] as &[&str]))

@@ -247,7 +247,9 @@ fn string_prefix(text: &str) -> Result<(String, &str), String> {
                     'a' => out.push('\u{7}'),
                     'u' | 'U' => {
                         let n = if e == 'u' { 4 } else { 8 };
-                        let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let hex: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
                         let c = u32::from_str_radix(&hex, 16)
                             .ok()
                             .and_then(char::from_u32)
@@ -329,13 +331,26 @@ org.gnome.system.proxy.socks port 0
         );
         // The arguments themselves, as gsettings receives them.
         let cmds = write_commands(&s);
-        assert_eq!(cmds[0].args, ["set", "org.gnome.system.proxy.http", "host", r"'o\'brien'"]);
+        assert_eq!(
+            cmds[0].args,
+            ["set", "org.gnome.system.proxy.http", "host", r"'o\'brien'"]
+        );
         assert_eq!(cmds[8].args[3], r"['a.b', 'it\'s', 'back\\slash', 'ü']");
     }
 
     #[test]
     fn quoting_round_trips() {
-        for s in ["", "plain", "it's", "\"q\"", "back\\slash", "tab\there", "nl\n", "ü€😀", "'; rm -rf /"] {
+        for s in [
+            "",
+            "plain",
+            "it's",
+            "\"q\"",
+            "back\\slash",
+            "tab\there",
+            "nl\n",
+            "ü€😀",
+            "'; rm -rf /",
+        ] {
             assert_eq!(parse_string(&quote(s)).unwrap(), s, "{s:?}");
         }
         let items: Vec<String> = ["a", "it's", "", "x, y", "]"].map(String::from).to_vec();
@@ -365,7 +380,12 @@ org.gnome.system.proxy.socks port 0
         );
         assert_eq!(
             calls[10].args,
-            ["set", "org.gnome.system.proxy", "autoconfig-url", "'http://127.0.0.1:8080/proxy.pac'"]
+            [
+                "set",
+                "org.gnome.system.proxy",
+                "autoconfig-url",
+                "'http://127.0.0.1:8080/proxy.pac'"
+            ]
         );
     }
 

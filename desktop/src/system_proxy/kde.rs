@@ -49,9 +49,8 @@ impl<R: Runner> Kde<R> {
 }
 
 fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 impl<R: Runner> Backend for Kde<R> {
@@ -247,7 +246,15 @@ mod tests {
     #[test]
     fn values_round_trip_exactly() {
         for v in [
-            values(&["http://corp 3128", "http://corp:3128", "", "socks://s 1080", "a,b,,c", "file:///p.pac", "1"]),
+            values(&[
+                "http://corp 3128",
+                "http://corp:3128",
+                "",
+                "socks://s 1080",
+                "a,b,,c",
+                "file:///p.pac",
+                "1",
+            ]),
             values(&["", "", "", "", "", "", ""]),
             values(&["http://h 080", "http://h 0", "x 99999", " 1", "", "", "3"]),
             values(&["", "", "", "", "", "", "7"]),
@@ -258,21 +265,37 @@ mod tests {
         assert_eq!(s.http.host, "http://corp");
         assert_eq!(s.http.port, 3128);
         assert_eq!(s.mode, Mode::Environment);
-        assert_eq!(from_values(&values(&["", "", "", "", "", "", "7"])).extra["ProxyType"], "7");
+        assert_eq!(
+            from_values(&values(&["", "", "", "", "", "", "7"])).extra["ProxyType"],
+            "7"
+        );
     }
 
     #[test]
     fn commands_are_exact() {
         assert_eq!(
             read_command(5, "Proxy Config Script").args,
-            ["--file", "kioslaverc", "--group", "Proxy Settings", "--key", "Proxy Config Script"]
+            [
+                "--file",
+                "kioslaverc",
+                "--group",
+                "Proxy Settings",
+                "--key",
+                "Proxy Config Script"
+            ]
         );
         let s = from_values(&values(&["", "", "", "", "", "", "0"]));
         let burrow = Kde::new(ScriptedRunner::default(), 6).burrow(
             &ProxySettings::single(s),
-            &Target::Manual { host: "127.0.0.1".into(), port: 8080 },
+            &Target::Manual {
+                host: "127.0.0.1".into(),
+                port: 8080,
+            },
         );
-        let lines: Vec<String> = write_commands(6, &burrow.services[0]).iter().map(Cmd::display).collect();
+        let lines: Vec<String> = write_commands(6, &burrow.services[0])
+            .iter()
+            .map(Cmd::display)
+            .collect();
         assert_eq!(
             lines,
             [
@@ -295,7 +318,10 @@ mod tests {
     fn a_write_ends_with_the_notification() {
         let mut runner = ScriptedRunner::default();
         let mut k = Kde::new(&mut runner, 5);
-        let pac = k.burrow(&ProxySettings::single(ServiceSettings::default()), &Target::Pac("http://127.0.0.1:1/proxy.pac".into()));
+        let pac = k.burrow(
+            &ProxySettings::single(ServiceSettings::default()),
+            &Target::Pac("http://127.0.0.1:1/proxy.pac".into()),
+        );
         k.write(&pac).unwrap();
         assert_eq!(runner.calls.len(), 8);
         assert_eq!(runner.calls[5].args[6], "http://127.0.0.1:1/proxy.pac");

@@ -20,7 +20,12 @@ use super::{Backend, BackendError, Endpoint, Mode, ProxySettings, ServiceSetting
 const TOOL: &str = "networksetup";
 
 /// The four proxies: the `-get…`/`-set…` word of each.
-const KINDS: [&str; 4] = ["webproxy", "securewebproxy", "socksfirewallproxy", "ftpproxy"];
+const KINDS: [&str; 4] = [
+    "webproxy",
+    "securewebproxy",
+    "socksfirewallproxy",
+    "ftpproxy",
+];
 
 /// The macOS back end.
 pub struct Macos<R: Runner> {
@@ -173,14 +178,23 @@ pub fn write_commands(s: &ServiceSettings) -> Vec<Cmd> {
         if !e.host.is_empty() {
             let port = e.port.to_string();
             let set = format!("-set{kind}");
-            out.push(Cmd::new(TOOL, &[set.as_str(), service, e.host.as_str(), port.as_str()]));
+            out.push(Cmd::new(
+                TOOL,
+                &[set.as_str(), service, e.host.as_str(), port.as_str()],
+            ));
         }
         // Setting the server turns the proxy on: the switch comes after.
         let set_state = format!("-set{kind}state");
-        out.push(Cmd::new(TOOL, &[set_state.as_str(), service, state(e.enabled)]));
+        out.push(Cmd::new(
+            TOOL,
+            &[set_state.as_str(), service, state(e.enabled)],
+        ));
     }
     if !s.pac_url.is_empty() {
-        out.push(Cmd::new(TOOL, &["-setautoproxyurl", service, s.pac_url.as_str()]));
+        out.push(Cmd::new(
+            TOOL,
+            &["-setautoproxyurl", service, s.pac_url.as_str()],
+        ));
     }
     out.push(Cmd::new(
         TOOL,
@@ -227,7 +241,11 @@ mod tests {
             }
             r.answer(
                 &get_command("autoproxyurl", service),
-                if corp { "URL: http://wpad.corp/p.pac\nEnabled: No\n" } else { "URL: (null)\nEnabled: No\n" },
+                if corp {
+                    "URL: http://wpad.corp/p.pac\nEnabled: No\n"
+                } else {
+                    "URL: (null)\nEnabled: No\n"
+                },
             );
             r.answer(
                 &get_command("proxybypassdomains", service),
@@ -264,8 +282,14 @@ mod tests {
         let mut runner = scripted();
         let original = Macos::new(&mut runner).read().unwrap();
         let b = Macos::new(ScriptedRunner::default());
-        let pac = b.burrow(&original, &Target::Pac("http://127.0.0.1:8080/proxy.pac".into()));
-        let lines: Vec<String> = write_commands(&pac.services[0]).iter().map(Cmd::display).collect();
+        let pac = b.burrow(
+            &original,
+            &Target::Pac("http://127.0.0.1:8080/proxy.pac".into()),
+        );
+        let lines: Vec<String> = write_commands(&pac.services[0])
+            .iter()
+            .map(Cmd::display)
+            .collect();
         assert_eq!(
             lines,
             [
@@ -279,8 +303,17 @@ mod tests {
                 "networksetup -setproxybypassdomains Wi-Fi '*.local' 169.254/16",
             ]
         );
-        let manual = b.burrow(&original, &Target::Manual { host: "127.0.0.1".into(), port: 8080 });
-        let usb: Vec<String> = write_commands(&manual.services[1]).iter().map(Cmd::display).collect();
+        let manual = b.burrow(
+            &original,
+            &Target::Manual {
+                host: "127.0.0.1".into(),
+                port: 8080,
+            },
+        );
+        let usb: Vec<String> = write_commands(&manual.services[1])
+            .iter()
+            .map(Cmd::display)
+            .collect();
         assert_eq!(
             usb,
             [
@@ -295,13 +328,19 @@ mod tests {
             ]
         );
         // The restore of the service with no bypass domains clears the list.
-        let restore: Vec<String> = write_commands(&original.services[1]).iter().map(Cmd::display).collect();
+        let restore: Vec<String> = write_commands(&original.services[1])
+            .iter()
+            .map(Cmd::display)
+            .collect();
         assert_eq!(
             restore.last().map(String::as_str),
             Some("networksetup -setproxybypassdomains 'USB 10/100/1000 LAN' Empty")
         );
         // Each service name is one argument, never split or interpreted.
-        assert_eq!(write_commands(&manual.services[1])[0].args[1], "USB 10/100/1000 LAN");
+        assert_eq!(
+            write_commands(&manual.services[1])[0].args[1],
+            "USB 10/100/1000 LAN"
+        );
     }
 
     #[test]

@@ -138,7 +138,6 @@ impl Manager {
         }
     }
 
-
     /// At start, before anything else: puts back what a previous run left in
     /// the journal (it crashed or was killed). Returns whether it restored.
     /// Leaves a live instance's journal alone, and a bad journal unapplied.

@@ -193,7 +193,12 @@ impl ProxySettings {
                 out.push(format!("{}: {:?} → {:?}", name("mode"), a.mode, b.mode));
             }
             if a.pac_url != b.pac_url {
-                out.push(format!("{}: {:?} → {:?}", name("PAC"), a.pac_url, b.pac_url));
+                out.push(format!(
+                    "{}: {:?} → {:?}",
+                    name("PAC"),
+                    a.pac_url,
+                    b.pac_url
+                ));
             }
             for (field, x, y) in [
                 ("HTTP", &a.http, &b.http),
@@ -424,7 +429,11 @@ mod tests {
             ..ServiceSettings::default()
         };
         let mut pac = user.clone();
-        apply_target(&mut pac, &Target::Pac("http://127.0.0.1:1/proxy.pac".into()), &[]);
+        apply_target(
+            &mut pac,
+            &Target::Pac("http://127.0.0.1:1/proxy.pac".into()),
+            &[],
+        );
         assert_eq!(pac.mode, Mode::Auto);
         assert_eq!(pac.http.host, "corp");
         assert!(!pac.http.enabled && !pac.socks.enabled);

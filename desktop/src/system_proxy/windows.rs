@@ -287,7 +287,14 @@ mod win {
         let mut len = 0u32;
         // SAFETY: a size query: no data pointer, valid out pointers.
         let rc = unsafe {
-            RegQueryValueExW(key.0, name_w.as_ptr(), std::ptr::null(), &mut kind, std::ptr::null_mut(), &mut len)
+            RegQueryValueExW(
+                key.0,
+                name_w.as_ptr(),
+                std::ptr::null(),
+                &mut kind,
+                std::ptr::null_mut(),
+                &mut len,
+            )
         };
         if rc == ERROR_FILE_NOT_FOUND {
             return Ok(None);
@@ -298,7 +305,14 @@ mod win {
         let mut data = vec![0u8; len as usize];
         // SAFETY: `data` has `len` bytes, as the size query said.
         let rc = unsafe {
-            RegQueryValueExW(key.0, name_w.as_ptr(), std::ptr::null(), &mut kind, data.as_mut_ptr(), &mut len)
+            RegQueryValueExW(
+                key.0,
+                name_w.as_ptr(),
+                std::ptr::null(),
+                &mut kind,
+                data.as_mut_ptr(),
+                &mut len,
+            )
         };
         if rc != ERROR_SUCCESS {
             return Err(api(&format!("reading {name}"), rc));
@@ -309,9 +323,14 @@ mod win {
 
     fn string(name: &str, kind: u32, data: &[u8]) -> Result<String, BackendError> {
         if kind != REG_SZ && kind != REG_EXPAND_SZ {
-            return Err(BackendError::Api(format!("{name} is not a string value in the registry")));
+            return Err(BackendError::Api(format!(
+                "{name} is not a string value in the registry"
+            )));
         }
-        let units: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = data
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         let end = units.iter().position(|&u| u == 0).unwrap_or(units.len());
         Ok(String::from_utf16_lossy(&units[..end]))
     }
@@ -319,13 +338,19 @@ mod win {
     pub(super) fn read_registry() -> Result<Registry, BackendError> {
         let key = open(KEY_READ)?;
         let s = |name: &str| -> Result<Option<String>, BackendError> {
-            query(&key, name)?.map(|(k, d)| string(name, k, &d)).transpose()
+            query(&key, name)?
+                .map(|(k, d)| string(name, k, &d))
+                .transpose()
         };
         let proxy_enable = match query(&key, PROXY_ENABLE)? {
             Some((kind, d)) if kind == REG_DWORD && d.len() >= 4 => {
                 Some(u32::from_le_bytes([d[0], d[1], d[2], d[3]]))
             }
-            Some(_) => return Err(BackendError::Api("ProxyEnable is not a DWORD in the registry".into())),
+            Some(_) => {
+                return Err(BackendError::Api(
+                    "ProxyEnable is not a DWORD in the registry".into(),
+                ))
+            }
             None => None,
         };
         Ok(Registry {
@@ -349,9 +374,12 @@ mod win {
                 Op::SetString(name, v) => {
                     let n = wide(name);
                     let data = wide(v);
-                    let len = u32::try_from(data.len() * 2).map_err(|_| BackendError::Api(format!("{name} is too long")))?;
+                    let len = u32::try_from(data.len() * 2)
+                        .map_err(|_| BackendError::Api(format!("{name} is too long")))?;
                     // SAFETY: `data` is NUL-terminated UTF-16, `len` bytes long.
-                    unsafe { RegSetValueExW(key.0, n.as_ptr(), 0, REG_SZ, data.as_ptr().cast(), len) }
+                    unsafe {
+                        RegSetValueExW(key.0, n.as_ptr(), 0, REG_SZ, data.as_ptr().cast(), len)
+                    }
                 }
                 Op::Delete(name) => {
                     let n = wide(name);
@@ -363,7 +391,9 @@ mod win {
                 }
                 Op::Notify(option) => {
                     // SAFETY: these options take no handle and no buffer.
-                    let ok = unsafe { InternetSetOptionW(std::ptr::null(), *option, std::ptr::null(), 0) };
+                    let ok = unsafe {
+                        InternetSetOptionW(std::ptr::null(), *option, std::ptr::null(), 0)
+                    };
                     // Telling WinINET is best effort: the registry is already written.
                     let _ = ok;
                     ERROR_SUCCESS
@@ -449,7 +479,10 @@ mod tests {
         assert_eq!(
             plan(&manual),
             [
-                Op::SetString(PROXY_SERVER, "http=127.0.0.1:8080;https=127.0.0.1:8080".into()),
+                Op::SetString(
+                    PROXY_SERVER,
+                    "http=127.0.0.1:8080;https=127.0.0.1:8080".into()
+                ),
                 Op::SetString(PROXY_OVERRIDE, "localhost;127.*;[::1]".into()),
                 Op::Delete(AUTO_CONFIG_URL),
                 Op::SetDword(PROXY_ENABLE, 1),
@@ -457,7 +490,10 @@ mod tests {
                 Op::Notify(37),
             ]
         );
-        let pac = burrow_registry(&Registry::default(), &Target::Pac("http://127.0.0.1:8080/proxy.pac".into()));
+        let pac = burrow_registry(
+            &Registry::default(),
+            &Target::Pac("http://127.0.0.1:8080/proxy.pac".into()),
+        );
         assert_eq!(
             plan(&pac),
             [
@@ -472,15 +508,30 @@ mod tests {
         // The restore of values that were absent deletes them.
         assert_eq!(plan(&Registry::default())[3], Op::Delete(PROXY_ENABLE));
         // IPv6 listeners are bracketed.
-        let v6 = burrow_registry(&Registry::default(), &Target::Manual { host: "::1".into(), port: 1 });
-        assert_eq!(v6.proxy_server.as_deref(), Some("http=[::1]:1;https=[::1]:1"));
+        let v6 = burrow_registry(
+            &Registry::default(),
+            &Target::Manual {
+                host: "::1".into(),
+                port: 1,
+            },
+        );
+        assert_eq!(
+            v6.proxy_server.as_deref(),
+            Some("http=[::1]:1;https=[::1]:1")
+        );
     }
 
     #[test]
     fn burrow_settings_read_back_the_same() {
         let b = WinInet::new();
         let user = ProxySettings::single(from_registry(&corp()));
-        for t in [Target::Pac("http://127.0.0.1:1/proxy.pac".into()), Target::Manual { host: "127.0.0.1".into(), port: 1 }] {
+        for t in [
+            Target::Pac("http://127.0.0.1:1/proxy.pac".into()),
+            Target::Manual {
+                host: "127.0.0.1".into(),
+                port: 1,
+            },
+        ] {
             let ours = b.burrow(&user, &t);
             let s = &ours.services[0];
             assert_eq!(from_registry(&to_registry(s)), *s);

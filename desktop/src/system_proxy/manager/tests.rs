@@ -247,13 +247,19 @@ fn a_corrupt_journal_is_kept_aside_and_nothing_is_applied() {
     fs::write(dir.journal(), "{\"version\": 1, \"pid\": ").unwrap();
     let mut m = manager(&fake, &dir, 10, dead);
     let e = m.recover().unwrap_err();
-    assert!(matches!(e, SystemProxyError::Journal(JournalError::Corrupt { .. })), "{e}");
+    assert!(
+        matches!(e, SystemProxyError::Journal(JournalError::Corrupt { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("nothing was restored"), "{e}");
     assert_eq!(writes(&fake), 0);
     assert_eq!(fake.os(), user_settings());
     let names = dir.names();
     assert_eq!(names.len(), 1, "{names:?}");
-    assert!(names[0].starts_with("settings.system-proxy.json.corrupt-"), "{names:?}");
+    assert!(
+        names[0].starts_with("settings.system-proxy.json.corrupt-"),
+        "{names:?}"
+    );
     assert!(matches!(m.health(), Health::Unavailable(_)));
     // A valid JSON that is not a journal counts as corrupt too.
     fs::write(dir.journal(), "[1, 2]").unwrap();
@@ -280,7 +286,10 @@ fn a_journal_of_another_version_is_refused_clearly() {
     assert!(text.contains("reads only version 1"), "{text}");
     assert_eq!(writes(&fake), 0);
     let names = dir.names();
-    assert!(names[0].starts_with("settings.system-proxy.json.v0-"), "{names:?}");
+    assert!(
+        names[0].starts_with("settings.system-proxy.json.v0-"),
+        "{names:?}"
+    );
 }
 
 #[test]
