@@ -320,8 +320,11 @@ fn gnome_settings_come_back_exactly_after_every_exit() {
     // 3. Manual mode, then SIGTERM: the values Burrow set, then the user's again.
     write_state(dir, "manual");
     let mut app = App::start(&session, &config);
+    // `mode` was already manual (the user's); the bypass list is written after the hosts.
     session.wait_for("the manual mode", |s| {
         s.get("org.gnome.system.proxy.https", "host") == "'127.0.0.1'"
+            && s.get("org.gnome.system.proxy", "ignore-hosts")
+                == "['localhost', '127.0.0.0/8', '::1']"
     });
     assert_eq!(session.get("org.gnome.system.proxy", "mode"), "'manual'");
     assert_eq!(
