@@ -945,8 +945,8 @@ mod system_proxy {
         assert_eq!(fake.os(), user());
         assert_eq!(s.icon, Icon::Off);
         assert!(!journal::path_for(&paths.settings).exists());
-        // Manual, from the window, while on.
-        c.set_on(true).await.unwrap();
+        // Manual, from the window, while on (port 0: a new port each time).
+        let addr = c.set_on(true).await.unwrap().address.unwrap();
         let s = c.set_system_proxy(Preference::Manual).await.unwrap();
         assert_eq!(s.system_proxy.preference, Preference::Manual);
         assert_eq!(
