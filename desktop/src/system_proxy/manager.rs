@@ -169,7 +169,11 @@ impl Manager {
             });
         }
         // Another program may have set its own proxy since: that one stays.
-        let unchanged = backend.read().map_or(true, |now| now == j.applied);
+        // A failed read cannot tell: put the user's settings back.
+        let unchanged = match backend.read() {
+            Ok(now) => now == j.applied,
+            Err(_) => true,
+        };
         if unchanged {
             if let Err(e) = backend.write(&j.original) {
                 self.health = Health::RestoreFailed(e.to_string());
@@ -283,7 +287,10 @@ impl Manager {
         };
         let path = self.journal.clone();
         let backend = backend_of(&mut self.backend)?;
-        let unchanged = backend.read().map_or(true, |now| now == held.applied);
+        let unchanged = match backend.read() {
+            Ok(now) => now == held.applied,
+            Err(_) => true,
+        };
         if unchanged {
             if let Err(e) = backend.write(&held.original) {
                 self.health = Health::RestoreFailed(format!(
