@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::log_store::{Batch, LogStore, DEFAULT_CAP};
 use crate::settings_file::Paths;
 use crate::state::{Controller, Status};
+use crate::system_proxy::Preference;
 use crate::tray;
 
 /// Event carrying a [`Status`] whenever it changes.
@@ -22,6 +23,8 @@ pub const PROXY_STATE_EVENT: &str = "proxy-state";
 pub const SHOW_TAB_EVENT: &str = "show-tab";
 /// How often the log is flushed to the page.
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often Burrow checks that the system proxy still points at it.
+pub const SYSTEM_PROXY_CHECK: Duration = Duration::from_secs(3);
 
 /// Everything the app keeps, handed to Tauri with `manage`.
 pub struct AppState {
@@ -93,6 +96,31 @@ pub async fn toggle_proxy<R: Runtime>(app: &AppHandle<R>) -> Result<Status, Erro
     set_proxy(app, on).await
 }
 
+/// Sets "Use as system proxy" (the window's choice).
+pub async fn set_system_proxy<R: Runtime>(
+    app: &AppHandle<R>,
+    preference: Preference,
+) -> Result<Status, Error> {
+    let result = app
+        .state::<AppState>()
+        .controller
+        .set_system_proxy(preference)
+        .await;
+    publish(app);
+    result
+}
+
+/// Flips "Use as system proxy" (the tray's check item).
+pub async fn toggle_system_proxy<R: Runtime>(app: &AppHandle<R>) -> Result<Status, Error> {
+    let result = app
+        .state::<AppState>()
+        .controller
+        .toggle_system_proxy()
+        .await;
+    publish(app);
+    result
+}
+
 /// Applies and saves new settings (the window's Settings form).
 pub async fn apply_settings<R: Runtime>(
     app: &AppHandle<R>,
@@ -115,6 +143,18 @@ pub fn copy_address<R: Runtime>(app: &AppHandle<R>) -> Result<String, Error> {
     Ok(url)
 }
 
+/// Copies the PAC file's address to the clipboard and returns it.
+pub fn copy_pac_address<R: Runtime>(app: &AppHandle<R>) -> Result<String, Error> {
+    use tauri_plugin_clipboard_manager::{Clipboard, ClipboardExt};
+    let url = app.state::<AppState>().controller.status().pac_url;
+    if app.try_state::<Clipboard<R>>().is_some() {
+        app.clipboard()
+            .write_text(url.clone())
+            .map_err(|e| Error::Tauri(format!("cannot copy to the clipboard: {e}")))?;
+    }
+    Ok(url)
+}
+
 /// Shows, unhides and focuses the main window on `tab`.
 pub fn show_window<R: Runtime>(app: &AppHandle<R>, tab: &str) -> Result<(), Error> {
     if let Some(w) = app.get_webview_window("main") {
@@ -126,7 +166,8 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>, tab: &str) -> Result<(), Erro
     Ok(())
 }
 
-/// Stops the engine (open tunnels get the shutdown grace), then exits.
+/// Puts the system proxy back, stops the engine (open tunnels get the
+/// shutdown grace), then exits.
 pub async fn quit<R: Runtime>(app: &AppHandle<R>) {
     app.state::<AppState>().controller.shutdown().await;
     app.exit(0);
@@ -146,7 +187,11 @@ pub fn publish<R: Runtime>(app: &AppHandle<R>) {
     };
     let _ = app.emit(PROXY_STATE_EVENT, &status);
     let looks_different = previous.as_ref().is_none_or(|p| {
-        p.power != status.power || p.line != status.line || p.wanted != status.wanted
+        p.power != status.power
+            || p.line != status.line
+            || p.wanted != status.wanted
+            || p.icon != status.icon
+            || p.system_proxy != status.system_proxy
     });
     if looks_different {
         tray::refresh(app, &status);
@@ -166,6 +211,31 @@ pub fn spawn_ticker<R: Runtime>(app: AppHandle<R>) {
             tick.tick().await;
             app.state::<AppState>().flush_log();
             publish(&app);
+        }
+    });
+}
+
+/// Every [`SYSTEM_PROXY_CHECK`]: checks that the system proxy still points
+/// at Burrow; when another program changed it, the status (tray icon,
+/// tooltip, status line, the window's banner) says so. There is no desktop
+/// notification: the tooltip and the window carry it.
+pub fn spawn_system_proxy_watch<R: Runtime>(app: AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        let mut tick = tokio::time::interval(SYSTEM_PROXY_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let h = app.clone();
+            // Reading the settings runs a tool: off the runtime's workers.
+            let changed = tokio::task::spawn_blocking(move || {
+                h.state::<AppState>().controller.check_system_proxy()
+            })
+            .await
+            .ok()
+            .flatten();
+            if changed.is_some() {
+                publish(&app);
+            }
         }
     });
 }

@@ -10,6 +10,8 @@ pub const NAMES: &[&str] = &[
     "export_log",
     "open_in_simulator",
     "copy_address",
+    "set_system_proxy",
+    "copy_pac_address",
     "quit",
     "app_info",
 ];

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::log_store::Batch;
 use crate::settings_file;
 use crate::state::Status;
+use crate::system_proxy::Preference;
 use burrow_core::simulate::{self, SimulatorLink};
 
 // `NAMES`: the one list of command names, shared with `build.rs`.
@@ -155,6 +156,25 @@ pub fn open_in_simulator(state: State<'_, AppState>, key: u64) -> Result<Simulat
     let store = state.store();
     let record = store.get(key).ok_or(Error::NoRecord(key))?;
     Ok(simulate::link_for(record, &settings, store.listener(key)))
+}
+
+/// Sets "Use as system proxy": `"off"`, `"pac"` or `"manual"`.
+#[tauri::command]
+pub async fn set_system_proxy<R: Runtime>(
+    app: AppHandle<R>,
+    mode: String,
+) -> Result<Status, Error> {
+    let preference = Preference::from_name(&mode).ok_or_else(|| Error::BadSettings {
+        field: Some("system_proxy".into()),
+        message: format!("{mode:?} is not a system proxy mode; choose off, pac or manual"),
+    })?;
+    actions::set_system_proxy(&app, preference).await
+}
+
+/// Copies the PAC file's address to the clipboard; returns it.
+#[tauri::command]
+pub fn copy_pac_address<R: Runtime>(app: AppHandle<R>) -> Result<String, Error> {
+    actions::copy_pac_address(&app)
 }
 
 /// Copies the proxy address to the clipboard; returns it.

@@ -44,6 +44,9 @@ pub enum Error {
     /// The log no longer holds this connection (dropped by the cap or cleared).
     #[error("connection #{0} is no longer in the log")]
     NoRecord(u64),
+    /// The system proxy could not be set or restored; the message says what to do.
+    #[error("{0}")]
+    SystemProxy(String),
     /// Tauri itself failed (a window, the clipboard, a path lookup).
     #[error("{0}")]
     Tauri(String),
@@ -75,6 +78,7 @@ impl Error {
             Error::Start(StartError::Io { .. }) => "listen_failed",
             Error::File { .. } => "file",
             Error::NoRecord(_) => "no_record",
+            Error::SystemProxy(_) => "system_proxy",
             Error::Tauri(_) => "internal",
         }
     }

@@ -1,8 +1,10 @@
-//! The tray icons, drawn in code. The three states differ by shape, not only
-//! by colour: a filled mound (on), a hollow mound (off), a triangle with `!`
-//! (error).
+//! The tray icons, drawn in code. The four states differ by shape, not only
+//! by colour: a hollow mound (off), a filled mound (listening), a filled
+//! mound with a round badge (the system proxy points at Burrow), a triangle
+//! with `!` (attention: port busy, system proxy changed by another program,
+//! restore failed).
 
-use crate::state::Power;
+use crate::state::Icon;
 
 /// Side of the tray icons, in pixels.
 pub const SIZE: u32 = 32;
@@ -11,13 +13,25 @@ const GREEN: [u8; 3] = [0x2e, 0x9d, 0x57];
 const GREY: [u8; 3] = [0x8a, 0x8f, 0x98];
 const RED: [u8; 3] = [0xd9, 0x48, 0x2b];
 const WHITE: [u8; 3] = [0xff, 0xff, 0xff];
+const BLUE: [u8; 3] = [0x2b, 0x6c, 0xd9];
 
-/// The RGBA pixels (`SIZE`×`SIZE`) of the icon for `power`.
-pub fn rgba(power: Power) -> Vec<u8> {
-    match power {
-        Power::On => render(|x, y| mound(x, y, false).then_some(GREEN)),
-        Power::Off => render(|x, y| mound(x, y, true).then_some(GREY)),
-        Power::Error => render(warning),
+/// The RGBA pixels (`SIZE`×`SIZE`) of `icon`.
+pub fn rgba(icon: Icon) -> Vec<u8> {
+    match icon {
+        Icon::Listening => render(|x, y| mound(x, y, false).then_some(GREEN)),
+        Icon::SystemProxy => render(|x, y| {
+            // A badge at the top right, with a gap around it so it reads at 16 px.
+            let d = (x - 0.8).powi(2) + (y - 0.2).powi(2);
+            if d < 0.17 * 0.17 {
+                Some(BLUE)
+            } else if d < 0.24 * 0.24 {
+                None
+            } else {
+                mound(x, y, false).then_some(GREEN)
+            }
+        }),
+        Icon::Off => render(|x, y| mound(x, y, true).then_some(GREY)),
+        Icon::Attention => render(warning),
     }
 }
 
@@ -87,20 +101,30 @@ fn warning(x: f32, y: f32) -> Option<[u8; 3]> {
 mod tests {
     use super::*;
 
-    fn opaque(p: Power) -> Vec<bool> {
+    fn opaque(p: Icon) -> Vec<bool> {
         rgba(p).chunks(4).map(|px| px[3] > 127).collect()
     }
 
     #[test]
     fn icons_are_square_rgba() {
-        for p in [Power::On, Power::Off, Power::Error] {
+        for p in [
+            Icon::Listening,
+            Icon::Off,
+            Icon::Attention,
+            Icon::SystemProxy,
+        ] {
             assert_eq!(rgba(p).len(), (SIZE * SIZE * 4) as usize);
         }
     }
 
     #[test]
-    fn the_three_states_differ_in_shape() {
-        let (on, off, err) = (opaque(Power::On), opaque(Power::Off), opaque(Power::Error));
+    fn the_four_states_differ_in_shape() {
+        let (on, off, err) = (
+            opaque(Icon::Listening),
+            opaque(Icon::Off),
+            opaque(Icon::Attention),
+        );
+        let sys = opaque(Icon::SystemProxy);
         let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
         let at = |v: &[bool], x: u32, y: u32| v[(y * SIZE + x) as usize];
         // The hollow mound is empty inside, where the filled one is solid.
@@ -112,5 +136,8 @@ mod tests {
         // The triangle's tip is at the top centre, where the mound has only its crest.
         assert!(at(&err, 16, 4));
         assert!(!at(&err, 3, 4));
+        // The system proxy badge sits where the listening icon is empty.
+        assert!(at(&sys, 25, 6) && !at(&on, 25, 6));
+        assert!(differ(&sys, &on) > 20 && differ(&sys, &off) > 100 && differ(&sys, &err) > 100);
     }
 }

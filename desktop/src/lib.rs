@@ -20,6 +20,7 @@ pub mod icons;
 pub mod log_store;
 pub mod settings_file;
 pub mod state;
+pub mod system_proxy;
 pub mod tray;
 pub mod window;
 
@@ -42,6 +43,8 @@ pub fn builder<R: Runtime>(b: Builder<R>, state: AppState) -> Builder<R> {
             commands::export_log,
             commands::open_in_simulator,
             commands::copy_address,
+            commands::set_system_proxy,
+            commands::copy_pac_address,
             commands::quit,
             commands::app_info,
         ])
@@ -54,6 +57,7 @@ pub fn builder<R: Runtime>(b: Builder<R>, state: AppState) -> Builder<R> {
         })
         .setup(|app| {
             actions::spawn_ticker(app.handle().clone());
+            actions::spawn_system_proxy_watch(app.handle().clone());
             Ok(())
         })
 }
@@ -91,6 +95,15 @@ pub fn run() {
         .build(context)
         .expect("the Tauri app could not be built");
     let handle = app.handle().clone();
+    // Only the one instance gets here (a second one handed over and exited in
+    // `build`). Before anything else, and before the engine: put back what a
+    // crashed run left in the system proxy.
+    let controller = &handle.state::<AppState>().controller;
+    if let Some(message) = controller.recover_system_proxy() {
+        eprintln!("burrow-desktop: {message}");
+    }
+    install_panic_hook(controller.system_proxy().clone());
+    spawn_signal_handler(handle.clone());
     if let Err(e) = window::create_main(&handle) {
         eprintln!("burrow-desktop: cannot open the window: {e}");
         std::process::exit(1);
@@ -105,13 +118,90 @@ pub fn run() {
         eprintln!("burrow-desktop: no tray icon: {e}");
     }
     actions::publish(&handle);
-    app.run(|_app, event| {
-        if let RunEvent::ExitRequested {
+    app.run(|app, event| match event {
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
+        } => {
             // The last window closing does not quit a tray app; Quit passes a code.
             api.prevent_exit();
         }
+        // Every way out ends here (Quit, app.exit, the OS ending the session
+        // where the platform reports it): the user's settings go back.
+        RunEvent::Exit => {
+            let _ = app.state::<AppState>().controller.release_system_proxy();
+        }
+        _ => {}
     });
+}
+
+/// A panic restores the system proxy before the usual report: through the
+/// manager when it is free, else straight from the journal.
+fn install_panic_hook(system: std::sync::Arc<std::sync::Mutex<system_proxy::Manager>>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        match system.try_lock() {
+            Ok(mut manager) => {
+                if let Err(e) = manager.disable() {
+                    eprintln!("burrow-desktop: cannot restore the system proxy after a panic: {e}");
+                }
+            }
+            // Held by whoever panicked, or poisoned: go by the journal.
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                system_proxy::manager::emergency_restore(p.get_ref().journal_path())
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        previous(info);
+    }));
+}
+
+/// SIGTERM, SIGINT and SIGHUP quit through the same path as Quit (the
+/// system proxy goes back, the engine stops), then the process exits.
+fn spawn_signal_handler<R: Runtime>(app: tauri::AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            ("SIGTERM", SignalKind::terminate()),
+            ("SIGINT", SignalKind::interrupt()),
+            ("SIGHUP", SignalKind::hangup()),
+        ];
+        let mut streams = Vec::new();
+        for (name, kind) in kinds {
+            match signal(kind) {
+                Ok(s) => streams.push((name, s)),
+                Err(e) => eprintln!("burrow-desktop: cannot watch signals: {e}"),
+            }
+        }
+        if streams.is_empty() {
+            return;
+        }
+        let any = futures_select(&mut streams).await;
+        eprintln!("burrow-desktop: {any}, quitting");
+        app.state::<AppState>().controller.shutdown().await;
+        app.exit(0);
+        // If the event loop cannot run the exit, leave anyway: the settings are back.
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            std::process::exit(0);
+        });
+    });
+    #[cfg(not(unix))]
+    let _ = app;
+}
+
+/// Waits for the first of the signal streams; names it.
+#[cfg(unix)]
+async fn futures_select(
+    streams: &mut [(&'static str, tokio::signal::unix::Signal)],
+) -> &'static str {
+    std::future::poll_fn(|cx| {
+        for (name, s) in streams.iter_mut() {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*name);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

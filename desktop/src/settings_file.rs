@@ -21,6 +21,7 @@ use burrow_core::Settings;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::system_proxy::Preference;
 
 /// The two files the app keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,12 +41,39 @@ impl Paths {
     }
 }
 
-/// What the app remembers between runs besides the settings.
+/// What the app remembers between runs besides the settings. Desktop-only
+/// preferences live here, not in `Settings`: the headless proxy has no use
+/// for them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SavedState {
     /// Whether the proxy was on when the app last changed it.
     pub proxy_on: bool,
+    /// "Use as system proxy": off (the default), PAC or manual.
+    pub system_proxy: Preference,
+    /// The mode the tray's check item turns on: the last one chosen (PAC unless manual was).
+    pub system_proxy_mode: SystemProxyMode,
+}
+
+/// The mode "Use as system proxy" turns on from the tray.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemProxyMode {
+    /// The PAC file (the safer default: it falls back to DIRECT).
+    #[default]
+    Pac,
+    /// Burrow as the manual HTTP and HTTPS proxy.
+    Manual,
+}
+
+impl SystemProxyMode {
+    /// The preference it stands for.
+    pub fn preference(self) -> Preference {
+        match self {
+            SystemProxyMode::Pac => Preference::Pac,
+            SystemProxyMode::Manual => Preference::Manual,
+        }
+    }
 }
 
 /// The command line: `burrow-desktop [--config FILE]`.
@@ -264,8 +292,18 @@ mod tests {
     fn state_defaults_to_off() {
         let dir = temp_dir("state");
         let path = dir.join("settings.state.json");
-        assert_eq!(load_state(&path), SavedState { proxy_on: false });
-        save_state(&path, SavedState { proxy_on: true }).unwrap();
+        assert_eq!(load_state(&path), SavedState::default());
+        assert_eq!(load_state(&path).system_proxy, Preference::Off);
+        let on = SavedState {
+            proxy_on: true,
+            system_proxy: Preference::Manual,
+            system_proxy_mode: SystemProxyMode::Manual,
+        };
+        save_state(&path, on).unwrap();
+        assert_eq!(load_state(&path), on);
+        // A state file from before the system proxy setting reads as off.
+        fs::write(&path, r#"{"proxy_on": true}"#).unwrap();
+        assert_eq!(load_state(&path).system_proxy, Preference::Off);
         assert!(load_state(&path).proxy_on);
         fs::write(&path, "garbage").unwrap();
         assert!(!load_state(&path).proxy_on);
@@ -298,7 +336,14 @@ mod tests {
         let dir = temp_dir("modes");
         let paths = Paths::for_settings(dir.join("new/sub/settings.json"));
         save_settings(&paths.settings, &Settings::default()).unwrap();
-        save_state(&paths.state, SavedState { proxy_on: true }).unwrap();
+        save_state(
+            &paths.state,
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
+        )
+        .unwrap();
         assert_eq!(mode(&paths.settings), "600");
         assert_eq!(mode(&paths.state), "600");
         assert_eq!(mode(&dir.join("new")), "700");
@@ -343,7 +388,10 @@ mod tests {
         save_settings(&settings, &s).unwrap();
         save_state(
             &cfg.join("settings.state.json"),
-            SavedState { proxy_on: true },
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
         )
         .unwrap();
 

@@ -19,7 +19,8 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::error::Error;
 use crate::log_store::LogStore;
-use crate::settings_file::{self, Paths, SavedState};
+use crate::settings_file::{self, Paths, SavedState, SystemProxyMode};
+use crate::system_proxy::{self, journal, Backend, BackendError, Health, Manager, Preference};
 
 /// The three states the tray icon shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -31,6 +32,30 @@ pub enum Power {
     Off,
     /// Not listening although the user asked for it (or the settings file is broken).
     Error,
+}
+
+/// The four tray icons: each differs from the others by shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Icon {
+    /// Not listening.
+    Off,
+    /// Listening; the system proxy is not Burrow.
+    Listening,
+    /// Listening, and the system proxy points at Burrow.
+    SystemProxy,
+    /// Something needs the user: the port is busy, another program changed
+    /// the system proxy, or a restore failed.
+    Attention,
+}
+
+/// What the window shows about "Use as system proxy".
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemProxyStatus {
+    /// The user's choice.
+    pub preference: Preference,
+    /// What it is doing (`{state, message}`).
+    pub health: Health,
 }
 
 /// What the tray and the window show about the proxy.
@@ -54,6 +79,12 @@ pub struct Status {
     pub line: String,
     /// What to paste into a client's proxy setting.
     pub proxy_url: String,
+    /// The PAC file's address ("Copy PAC address").
+    pub pac_url: String,
+    /// The tray icon to show.
+    pub icon: Icon,
+    /// "Use as system proxy".
+    pub system_proxy: SystemProxyStatus,
 }
 
 /// Owns the running engine and the settings.
@@ -65,6 +96,8 @@ pub struct Controller {
     inner: Arc<Mutex<Inner>>,
     store: Arc<Mutex<LogStore>>,
     paths: Paths,
+    /// The system proxy; shared with the panic hook, which restores through it.
+    system: Arc<Mutex<Manager>>,
 }
 
 struct Inner {
@@ -76,6 +109,8 @@ struct Inner {
     stopping: bool,
     /// Engine runs started so far; the log files each run's events apart.
     runs: u64,
+    /// What is remembered between runs (the proxy's on/off, the system proxy choice).
+    saved: SavedState,
 }
 
 /// A listening engine and the run number its events are filed under.
@@ -91,8 +126,22 @@ impl Run {
 }
 
 impl Controller {
-    /// A controller with these settings, off.
+    /// A controller with these settings, off, without a system proxy back end.
     pub fn new(settings: Settings, paths: Paths, store: Arc<Mutex<LogStore>>) -> Controller {
+        let none = Err(BackendError::Unsupported(
+            "this controller has no system proxy back end".into(),
+        ));
+        let manager = Manager::new(none, journal::path_for(&paths.settings));
+        Controller::with_manager(settings, paths, store, manager)
+    }
+
+    /// A controller with these settings, off, holding the system proxy through `manager`.
+    pub fn with_manager(
+        settings: Settings,
+        paths: Paths,
+        store: Arc<Mutex<LogStore>>,
+        manager: Manager,
+    ) -> Controller {
         Controller {
             op: tokio::sync::Mutex::new(()),
             inner: Arc::new(Mutex::new(Inner {
@@ -102,9 +151,11 @@ impl Controller {
                 error: None,
                 stopping: false,
                 runs: 0,
+                saved: SavedState::default(),
             })),
             store,
             paths,
+            system: Arc::new(Mutex::new(manager)),
         }
     }
 
@@ -112,15 +163,48 @@ impl Controller {
     /// turned on (it was on last time and the settings file is readable).
     /// A broken settings file is reported in the status and left untouched.
     pub fn open(paths: Paths, store: Arc<Mutex<LogStore>>) -> (Controller, bool) {
+        Controller::open_with(paths, store, system_proxy::detect())
+    }
+
+    /// [`Controller::open`] with this system proxy back end (tests pass a fake).
+    pub fn open_with(
+        paths: Paths,
+        store: Arc<Mutex<LogStore>>,
+        backend: Result<Box<dyn Backend>, BackendError>,
+    ) -> (Controller, bool) {
+        let manager = Manager::new(backend, journal::path_for(&paths.settings));
+        Controller::open_with_manager(paths, store, manager)
+    }
+
+    /// [`Controller::open`] with this system proxy manager.
+    pub fn open_with_manager(
+        paths: Paths,
+        store: Arc<Mutex<LogStore>>,
+        manager: Manager,
+    ) -> (Controller, bool) {
         let saved = settings_file::load_state(&paths.state);
         let (settings, error) = match settings_file::load_settings(&paths.settings) {
             Ok(s) => (s, None),
             Err(e) => (Settings::default(), Some(e.to_string())),
         };
         let restore = saved.proxy_on && error.is_none();
-        let c = Controller::new(settings, paths, store);
-        c.lock().error = error;
+        let c = Controller::with_manager(settings, paths, store, manager);
+        {
+            let mut inner = c.lock();
+            inner.error = error;
+            inner.saved = saved;
+        }
         (c, restore)
+    }
+
+    fn system(&self) -> MutexGuard<'_, Manager> {
+        // A panic while holding this lock leaves plain data behind; keep going.
+        self.system.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The system proxy manager, for the panic hook.
+    pub fn system_proxy(&self) -> &Arc<Mutex<Manager>> {
+        &self.system
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -164,6 +248,22 @@ impl Controller {
             (None, None) => Power::Off,
         };
         let shown = address.unwrap_or(inner.settings.listen);
+        let preference = inner.saved.system_proxy;
+        drop(inner);
+        let health = self.system().health().clone();
+        let inner = self.lock();
+        let icon = match (power, &health) {
+            (Power::Error, _) => Icon::Attention,
+            (_, h) if h.needs_attention() => Icon::Attention,
+            (Power::Off, _) => Icon::Off,
+            (Power::On, Health::On) => Icon::SystemProxy,
+            (Power::On, _) => Icon::Listening,
+        };
+        let mut line = status_line(power, shown, stats.open_tunnels, inner.error.as_deref());
+        if let Some(words) = system_proxy_words(&health) {
+            line.push_str(" · ");
+            line.push_str(words);
+        }
         Status {
             power,
             wanted: inner.wanted,
@@ -171,9 +271,106 @@ impl Controller {
             address,
             open_connections: stats.open_connections,
             open_tunnels: stats.open_tunnels,
-            line: status_line(power, shown, stats.open_tunnels, inner.error.as_deref()),
+            line,
             error: inner.error.clone(),
             proxy_url: proxy_url(shown),
+            pac_url: burrow_core::pac::url(shown),
+            icon,
+            system_proxy: SystemProxyStatus { preference, health },
+        }
+    }
+
+    /// The system proxy choice.
+    pub fn system_proxy_preference(&self) -> Preference {
+        self.lock().saved.system_proxy
+    }
+
+    /// At start, before the engine: puts back the system proxy settings a
+    /// previous run left in its journal (it crashed or was killed). Returns
+    /// what to tell the user when that could not be done.
+    pub fn recover_system_proxy(&self) -> Option<String> {
+        match self.system().recover() {
+            Ok(true) => {
+                eprintln!(
+                    "burrow-desktop: restored the system proxy settings a previous run left behind"
+                );
+                None
+            }
+            Ok(false) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Changes "Use as system proxy" (the window's choice and the tray's
+    /// check item), remembers it, and applies it if the proxy is on.
+    pub async fn set_system_proxy(&self, preference: Preference) -> Result<Status, Error> {
+        let _op = self.op.lock().await;
+        let listening = {
+            let mut inner = self.lock();
+            inner.saved.system_proxy = preference;
+            match preference {
+                Preference::Pac => inner.saved.system_proxy_mode = SystemProxyMode::Pac,
+                Preference::Manual => inner.saved.system_proxy_mode = SystemProxyMode::Manual,
+                Preference::Off => {}
+            }
+            inner.running.as_ref().map(|r| r.engine.local_addr())
+        };
+        self.save_state();
+        let target = listening.and_then(|addr| preference.target(addr));
+        let mut system = self.system();
+        system.clear_warning();
+        let result = match (preference, target) {
+            (Preference::Off, _) => system.disable(),
+            (_, Some(target)) => system.enable(&target),
+            // Applied when the proxy turns on.
+            (_, None) => Ok(()),
+        };
+        drop(system);
+        result.map_err(|e| Error::SystemProxy(e.to_string()))?;
+        Ok(self.status())
+    }
+
+    /// The tray's "Use as system proxy": off, or the mode last chosen.
+    pub async fn toggle_system_proxy(&self) -> Result<Status, Error> {
+        let (now, mode) = {
+            let inner = self.lock();
+            (inner.saved.system_proxy, inner.saved.system_proxy_mode)
+        };
+        let next = match now {
+            Preference::Off => mode.preference(),
+            _ => Preference::Off,
+        };
+        self.set_system_proxy(next).await
+    }
+
+    /// Checks that the system proxy still points at Burrow (every few
+    /// seconds). When another program changed it, Burrow lets go, turns the
+    /// setting off, and returns what to tell the user.
+    pub fn check_system_proxy(&self) -> Option<String> {
+        let message = self.system().check()?;
+        self.lock().saved.system_proxy = Preference::Off;
+        self.save_state();
+        eprintln!("burrow-desktop: {message}");
+        Some(message)
+    }
+
+    /// Puts the user's system proxy settings back (every exit path). Says why it could not.
+    pub fn release_system_proxy(&self) -> Result<(), String> {
+        self.system().disable().map_err(|e| {
+            let message = format!("cannot restore the system proxy settings: {e}");
+            eprintln!("burrow-desktop: {message}");
+            message
+        })
+    }
+
+    /// Points the system proxy at the listener at `addr`, if the user asked for it.
+    fn hold_system_proxy(&self, addr: SocketAddr) {
+        let preference = self.lock().saved.system_proxy;
+        if let Some(target) = preference.target(addr) {
+            if let Err(e) = self.system().enable(&target) {
+                // The proxy itself works; the status says why the system proxy does not.
+                eprintln!("burrow-desktop: cannot set the system proxy: {e}");
+            }
         }
     }
 
@@ -196,8 +393,11 @@ impl Controller {
             let mut inner = self.lock();
             match started {
                 Ok(running) => {
+                    let addr = running.engine.local_addr();
                     inner.running = Some(running);
                     inner.error = None;
+                    drop(inner);
+                    self.hold_system_proxy(addr);
                 }
                 Err(e) => {
                     inner.error = Some(e.to_string());
@@ -205,6 +405,8 @@ impl Controller {
                 }
             }
         } else {
+            // Nothing may point at a closed port: the user's settings go back first.
+            let _ = self.release_system_proxy();
             let running = {
                 let mut inner = self.lock();
                 inner.wanted = false;
@@ -251,6 +453,11 @@ impl Controller {
         }
         self.lock().settings = new.clone();
         settings_file::save_settings(&self.paths.settings, &new)?;
+        let listening = self.lock().running.as_ref().map(|r| r.engine.local_addr());
+        if let Some(addr) = listening {
+            // The address may have changed; the journal keeps the user's settings.
+            self.hold_system_proxy(addr);
+        }
         Ok(self.status())
     }
 
@@ -291,6 +498,7 @@ impl Controller {
     /// Stops the engine (Quit), keeping the on/off choice for the next launch.
     pub async fn shutdown(&self) {
         let _op = self.op.lock().await;
+        let _ = self.release_system_proxy();
         let running = self.lock().running.take();
         if let Some(r) = running {
             r.stop().await;
@@ -332,7 +540,13 @@ impl Controller {
     }
 
     fn remember(&self, proxy_on: bool) {
-        if let Err(e) = settings_file::save_state(&self.paths.state, SavedState { proxy_on }) {
+        self.lock().saved.proxy_on = proxy_on;
+        self.save_state();
+    }
+
+    fn save_state(&self) {
+        let saved = self.lock().saved;
+        if let Err(e) = settings_file::save_state(&self.paths.state, saved) {
             // Not worth failing the toggle for: only the next launch is affected.
             eprintln!("burrow-desktop: {e}");
         }
@@ -427,6 +641,17 @@ pub fn status_line(power: Power, addr: SocketAddr, tunnels: usize, error: Option
         }
         Power::Off => "Off".to_string(),
         Power::Error => error.unwrap_or("Not listening").to_string(),
+    }
+}
+
+/// What the status line adds about the system proxy, if anything.
+fn system_proxy_words(health: &Health) -> Option<&'static str> {
+    match health {
+        Health::On => Some("system proxy"),
+        Health::Changed(_) => Some("system proxy changed by another program"),
+        Health::RestoreFailed(_) => Some("system proxy restore failed"),
+        Health::Unavailable(_) => Some("system proxy unavailable"),
+        Health::Off => None,
     }
 }
 

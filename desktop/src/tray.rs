@@ -11,7 +11,8 @@ use tauri::{AppHandle, Manager, Runtime};
 use crate::actions::{self, AppState};
 use crate::error::Error;
 use crate::icons;
-use crate::state::{Power, Status};
+use crate::state::{Icon, Status};
+use crate::system_proxy::Preference;
 
 /// The tray icon's id.
 pub const TRAY_ID: &str = "main";
@@ -23,8 +24,12 @@ pub enum MenuId {
     Status,
     /// "Proxy on" check item.
     ProxyOn,
+    /// "Use as system proxy" check item.
+    SystemProxy,
     /// "Copy proxy address".
     CopyAddress,
+    /// "Copy PAC address".
+    CopyPac,
     /// "Show connection log".
     ShowLog,
     /// "Settings…".
@@ -35,10 +40,12 @@ pub enum MenuId {
 
 impl MenuId {
     /// Every item, in menu order.
-    pub const ALL: [MenuId; 6] = [
+    pub const ALL: [MenuId; 8] = [
         MenuId::Status,
         MenuId::ProxyOn,
+        MenuId::SystemProxy,
         MenuId::CopyAddress,
+        MenuId::CopyPac,
         MenuId::ShowLog,
         MenuId::Settings,
         MenuId::Quit,
@@ -49,7 +56,9 @@ impl MenuId {
         match self {
             MenuId::Status => "status",
             MenuId::ProxyOn => "proxy_on",
+            MenuId::SystemProxy => "system_proxy",
             MenuId::CopyAddress => "copy_address",
+            MenuId::CopyPac => "copy_pac",
             MenuId::ShowLog => "show_log",
             MenuId::Settings => "settings",
             MenuId::Quit => "quit",
@@ -66,7 +75,9 @@ impl MenuId {
         match self {
             MenuId::Status => "Off",
             MenuId::ProxyOn => "Proxy on",
+            MenuId::SystemProxy => "Use as system proxy",
             MenuId::CopyAddress => "Copy proxy address",
+            MenuId::CopyPac => "Copy PAC address",
             MenuId::ShowLog => "Show connection log",
             MenuId::Settings => "Settings…",
             MenuId::Quit => "Quit",
@@ -79,6 +90,7 @@ struct TrayItems<R: Runtime> {
     icon: TrayIcon<R>,
     status: MenuItem<R>,
     proxy_on: CheckMenuItem<R>,
+    system_proxy: CheckMenuItem<R>,
 }
 
 /// Builds the tray icon and its menu, showing `status`.
@@ -94,13 +106,23 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         status.wanted,
         None::<&str>,
     )?;
+    let system_proxy = CheckMenuItem::with_id(
+        app,
+        MenuId::SystemProxy.id(),
+        MenuId::SystemProxy.label(),
+        true,
+        status.system_proxy.preference != Preference::Off,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
             &status_item,
             &PredefinedMenuItem::separator(app)?,
             &proxy_on,
+            &system_proxy,
             &item(MenuId::CopyAddress)?,
+            &item(MenuId::CopyPac)?,
             &PredefinedMenuItem::separator(app)?,
             &item(MenuId::ShowLog)?,
             &item(MenuId::Settings)?,
@@ -109,7 +131,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         ],
     )?;
     let builder = TrayIconBuilder::with_id(TRAY_ID)
-        .icon(icon(status.power))
+        .icon(icon(status.icon))
         .tooltip(tooltip(status))
         .menu(&menu)
         .on_menu_event(|app, event| {
@@ -138,6 +160,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         icon,
         status: status_item,
         proxy_on,
+        system_proxy,
     });
     Ok(())
 }
@@ -152,7 +175,13 @@ pub async fn handle<R: Runtime>(app: &AppHandle<R>, id: MenuId) -> Result<(), Er
             refresh(app, &app.state::<AppState>().controller.status());
             result.map(drop)
         }
+        MenuId::SystemProxy => {
+            let result = actions::toggle_system_proxy(app).await;
+            refresh(app, &app.state::<AppState>().controller.status());
+            result.map(drop)
+        }
         MenuId::CopyAddress => actions::copy_address(app).map(drop),
+        MenuId::CopyPac => actions::copy_pac_address(app).map(drop),
         MenuId::ShowLog => actions::show_window(app, "log"),
         MenuId::Settings => actions::show_window(app, "settings"),
         MenuId::Quit => {
@@ -178,18 +207,27 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>, status: &Status) {
     };
     let _ = items.status.set_text(&status.line);
     let _ = items.proxy_on.set_checked(status.wanted);
-    let _ = items.icon.set_icon(Some(icon(status.power)));
+    let _ = items
+        .system_proxy
+        .set_checked(status.system_proxy.preference != Preference::Off);
+    let _ = items.icon.set_icon(Some(icon(status.icon)));
     let _ = items.icon.set_tooltip(Some(tooltip(status)));
 }
 
 /// The tray image for a state.
-pub fn icon(power: Power) -> Image<'static> {
-    Image::new_owned(icons::rgba(power), icons::SIZE, icons::SIZE)
+pub fn icon(icon: Icon) -> Image<'static> {
+    Image::new_owned(icons::rgba(icon), icons::SIZE, icons::SIZE)
 }
 
-/// The tooltip repeats the state.
+/// The tooltip repeats the state, and says what needs the user's attention.
 pub fn tooltip(status: &Status) -> String {
-    format!("Burrow: {}", status.line)
+    use crate::system_proxy::Health;
+    match &status.system_proxy.health {
+        Health::Changed(m) | Health::RestoreFailed(m) | Health::Unavailable(m) => {
+            format!("Burrow: {}\n{m}", status.line)
+        }
+        Health::Off | Health::On => format!("Burrow: {}", status.line),
+    }
 }
 
 #[cfg(test)]

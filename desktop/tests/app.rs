@@ -370,11 +370,25 @@ async fn quitting_keeps_the_on_choice_for_the_next_launch() {
     let store = Arc::new(Mutex::new(LogStore::new(10)));
     let (_, restore) = Controller::open(paths.clone(), store.clone());
     assert!(restore);
-    settings_file::save_state(&paths.state, SavedState { proxy_on: false }).unwrap();
+    settings_file::save_state(
+        &paths.state,
+        SavedState {
+            proxy_on: false,
+            ..SavedState::default()
+        },
+    )
+    .unwrap();
     assert!(!Controller::open(paths.clone(), store.clone()).1);
 
     // A broken settings file is an error state, never restored over, never rewritten.
-    settings_file::save_state(&paths.state, SavedState { proxy_on: true }).unwrap();
+    settings_file::save_state(
+        &paths.state,
+        SavedState {
+            proxy_on: true,
+            ..SavedState::default()
+        },
+    )
+    .unwrap();
     std::fs::write(&paths.settings, "{").unwrap();
     let (c, restore) = Controller::open(paths.clone(), store);
     assert!(!restore);
@@ -864,4 +878,188 @@ fn the_simulator_is_served_sandboxed_without_ipc() {
     let (allow, policy) = served("tauri://localhost/index.html", true);
     assert_eq!(allow.as_deref(), Some("tauri://localhost"));
     assert_eq!(policy.as_deref(), Some(app_policy));
+}
+
+// ------------------------------------------------------------------ system proxy
+
+mod system_proxy {
+    use super::*;
+    use burrow_desktop::state::Icon;
+    use burrow_desktop::system_proxy::fake::Fake;
+    use burrow_desktop::system_proxy::{
+        journal, Endpoint, Health, Manager, Mode, Preference, ProxySettings, ServiceSettings,
+    };
+
+    fn user() -> ProxySettings {
+        ProxySettings::single(ServiceSettings {
+            mode: Mode::Manual,
+            http: Endpoint::on("corp.example", 3128),
+            bypass: vec!["*.corp".into()],
+            ..ServiceSettings::default()
+        })
+    }
+
+    fn dead(_: u32) -> bool {
+        false
+    }
+
+    /// A controller whose system proxy is `fake`, with these saved choices.
+    fn controller_with(name: &str, fake: &Fake, state: SavedState) -> (Controller, bool, Paths) {
+        let paths = temp_paths(name);
+        settings_file::save_settings(&paths.settings, &settings_on(0)).unwrap();
+        settings_file::save_state(&paths.state, state).unwrap();
+        let manager = Manager::with_process(
+            Ok(Box::new(fake.clone())),
+            journal::path_for(&paths.settings),
+            std::process::id(),
+            dead,
+        );
+        let store = Arc::new(Mutex::new(LogStore::new(DEFAULT_CAP)));
+        let (c, restore) = Controller::open_with_manager(paths.clone(), store, manager);
+        (c, restore, paths)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_system_proxy_follows_the_listener_and_comes_back_exactly() {
+        let fake = Fake::new(user());
+        let state = SavedState {
+            proxy_on: true,
+            system_proxy: Preference::Pac,
+            ..SavedState::default()
+        };
+        let (c, restore, paths) = controller_with("sysproxy-follow", &fake, state);
+        assert!(restore);
+        assert_eq!(c.status().icon, Icon::Off);
+        // On: the PAC URL of the port actually bound.
+        let s = c.set_on(true).await.unwrap();
+        let addr = s.address.unwrap();
+        assert_eq!(s.icon, Icon::SystemProxy);
+        assert_eq!(s.system_proxy.health, Health::On);
+        assert!(s.line.ends_with("· system proxy"), "{}", s.line);
+        assert_eq!(s.pac_url, burrow_core::pac::url(addr));
+        assert_eq!(fake.os().services[0].pac_url, burrow_core::pac::url(addr));
+        assert_eq!(fake.os().services[0].mode, Mode::Auto);
+        assert!(journal::path_for(&paths.settings).exists());
+        // Off: the user's settings first, then the port closes.
+        let s = c.set_on(false).await.unwrap();
+        assert_eq!(fake.os(), user());
+        assert_eq!(s.icon, Icon::Off);
+        assert!(!journal::path_for(&paths.settings).exists());
+        // Manual, from the window, while on (port 0: a new port each time).
+        let addr = c.set_on(true).await.unwrap().address.unwrap();
+        let s = c.set_system_proxy(Preference::Manual).await.unwrap();
+        assert_eq!(s.system_proxy.preference, Preference::Manual);
+        assert_eq!(
+            fake.os().services[0].http,
+            Endpoint::on("127.0.0.1", addr.port())
+        );
+        assert_eq!(
+            settings_file::load_state(&paths.state).system_proxy,
+            Preference::Manual
+        );
+        // Off from the window: restored, the proxy keeps listening.
+        let s = c.set_system_proxy(Preference::Off).await.unwrap();
+        assert_eq!(fake.os(), user());
+        assert_eq!(s.icon, Icon::Listening);
+        // The tray's toggle turns on the mode last chosen.
+        let s = c.toggle_system_proxy().await.unwrap();
+        assert_eq!(s.system_proxy.preference, Preference::Manual);
+        assert_eq!(fake.os().services[0].mode, Mode::Manual);
+        // Quit restores.
+        c.shutdown().await;
+        assert_eq!(fake.os(), user());
+        assert!(!journal::path_for(&paths.settings).exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn another_programs_change_turns_the_setting_off_and_shows() {
+        let fake = Fake::new(user());
+        let state = SavedState {
+            system_proxy: Preference::Pac,
+            ..SavedState::default()
+        };
+        let (c, _, paths) = controller_with("sysproxy-other", &fake, state);
+        c.set_on(true).await.unwrap();
+        assert_eq!(c.check_system_proxy(), None);
+        let mut theirs = user();
+        theirs.services[0].pac_url = "http://vpn.example/vpn.pac".into();
+        fake.set_by_other_program(theirs.clone());
+        let message = c.check_system_proxy().expect("noticed");
+        assert!(message.contains("vpn.example"), "{message}");
+        let s = c.status();
+        assert_eq!(s.icon, Icon::Attention);
+        assert!(
+            s.line
+                .ends_with("· system proxy changed by another program"),
+            "{}",
+            s.line
+        );
+        assert!(matches!(s.system_proxy.health, Health::Changed(_)));
+        assert_eq!(s.system_proxy.preference, Preference::Off);
+        assert_eq!(
+            settings_file::load_state(&paths.state).system_proxy,
+            Preference::Off
+        );
+        // The proxy off and Quit leave their value alone.
+        c.set_on(false).await.unwrap();
+        c.shutdown().await;
+        assert_eq!(fake.os(), theirs);
+        // The status serialises as the page reads it.
+        let v = serde_json::to_value(c.status()).unwrap();
+        assert_eq!(v["system_proxy"]["health"]["state"], "changed");
+        assert!(v["system_proxy"]["health"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vpn.example"));
+        assert_eq!(v["icon"], "attention");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_crashed_run_is_restored_by_the_next_start_before_the_engine() {
+        let fake = Fake::new(user());
+        let state = SavedState {
+            proxy_on: true,
+            system_proxy: Preference::Pac,
+            ..SavedState::default()
+        };
+        let (c, _, paths) = controller_with("sysproxy-crash", &fake, state);
+        c.set_on(true).await.unwrap();
+        assert_ne!(fake.os(), user());
+        // Killed: the controller is simply gone, the journal stays.
+        std::mem::forget(c);
+        let manager = Manager::with_process(
+            Ok(Box::new(fake.clone())),
+            journal::path_for(&paths.settings),
+            std::process::id() + 1,
+            dead,
+        );
+        let store = Arc::new(Mutex::new(LogStore::new(DEFAULT_CAP)));
+        let (next, _) = Controller::open_with_manager(paths, store, manager);
+        assert_eq!(next.recover_system_proxy(), None);
+        assert_eq!(fake.os(), user());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn without_a_back_end_the_proxy_still_works_and_says_why() {
+        let paths = temp_paths("sysproxy-none");
+        settings_file::save_settings(&paths.settings, &settings_on(0)).unwrap();
+        let store = Arc::new(Mutex::new(LogStore::new(DEFAULT_CAP)));
+        let (c, _) = Controller::open_with(
+            paths,
+            store,
+            Err(burrow_desktop::system_proxy::BackendError::Unsupported(
+                "no back end on this desktop".into(),
+            )),
+        );
+        c.set_on(true).await.unwrap();
+        let e = c.set_system_proxy(Preference::Pac).await.unwrap_err();
+        assert_eq!(e.code(), "system_proxy");
+        assert_eq!(e.to_string(), "no back end on this desktop");
+        let s = c.status();
+        assert_eq!(s.power, Power::On);
+        assert_eq!(s.icon, Icon::Attention);
+        let s = c.set_system_proxy(Preference::Off).await.unwrap();
+        assert_eq!(s.icon, Icon::Listening);
+        c.set_on(false).await.unwrap();
+    }
 }

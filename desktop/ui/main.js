@@ -9,6 +9,7 @@ import { renderEmpty, scheduleRender, select, selectedRecord, showsOpenConnectio
 import { renderTotals, setTotals, showNotice } from './totals.js';
 import { addSample, drawGraph, setRate } from './graph.js';
 import { formDirty, loadSettings, wireSettingsForm } from './settings-form.js';
+import { wireSystemProxy } from './system-proxy.js';
 
 const SIMULATOR = 'simulator/index.html';
 
@@ -59,6 +60,7 @@ async function openInSimulator() {
 
 function wire() {
   wireStatusBar();
+  wireSystemProxy();
   wireTable();
   wireSettingsForm();
   onStatus(() => {

@@ -31,6 +31,7 @@ const STEPS: &[Step] = &[
     Step::cmd("desktop check (windows)", DESKTOP_WINDOWS_CHECK),
     Step::cmd("desktop build", "cargo build -p burrow-desktop"),
     Step::cmd("desktop e2e", DESKTOP_E2E).display(),
+    Step::cmd("system proxy e2e", SYSTEM_PROXY_E2E).display(),
     Step::cmd("browser e2e", BROWSER_E2E).netns(),
 ];
 
@@ -50,6 +51,10 @@ const IN_CHROMIUM: &[(&str, &str)] = &[
 ];
 const DESKTOP_E2E: &str =
     "cargo test -p burrow-tests --features desktop-e2e --test desktop --offline";
+/// The desktop app sets GNOME's system proxy and puts it back, on a private session bus and
+/// dconf database the test starts itself (never the machine's own).
+const SYSTEM_PROXY_E2E: &str =
+    "cargo test -p burrow-tests --features desktop-e2e --test system_proxy --offline";
 /// The desktop app type-checks for Windows (macOS needs Apple's SDK, which Debian lacks).
 const DESKTOP_WINDOWS_CHECK: &str = "cargo check -p burrow-desktop --target x86_64-pc-windows-msvc";
 /// The simulator page, and the PAC file as Chromium evaluates it.

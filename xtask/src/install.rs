@@ -8,7 +8,8 @@ use crate::{cmd, step};
 
 /// Debian packages CI needs: Chromium and its driver (wasm browser tests, browser end-to-end),
 /// WebKitGTK and the tray library (the Tauri desktop app), WebKitWebDriver (tauri-driver),
-/// Xvfb (a display), tools for screenshots and clicks, and what the namespace and builds use.
+/// Xvfb (a display), tools for screenshots and clicks, what the namespace and builds use, and a
+/// session bus with GNOME's proxy settings in dconf (the system proxy end-to-end test).
 pub const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
@@ -24,6 +25,12 @@ pub const APT_PACKAGES: &[&str] = &[
     "util-linux",
     "pkg-config",
     "build-essential",
+    "dbus",
+    "dconf-cli",
+    "dconf-service",
+    "dconf-gsettings-backend",
+    "gsettings-desktop-schemas",
+    "libglib2.0-bin",
 ];
 
 /// Debian packages the desktop app needs to build and run.
