@@ -10,6 +10,8 @@ pub const NAMES: &[&str] = &[
     "export_log",
     "open_in_simulator",
     "copy_address",
+    "get_start_at_login",
+    "set_start_at_login",
     "quit",
     "app_info",
 ];

@@ -46,13 +46,20 @@ impl Paths {
 pub struct SavedState {
     /// Whether the proxy was on when the app last changed it.
     pub proxy_on: bool,
+    /// Whether the user chose "Start at login" (a desktop preference, not a core setting).
+    pub start_at_login: bool,
 }
 
-/// The command line: `burrow-desktop [--config FILE]`.
+/// The argument the login launch passes: start in the tray, without showing the window.
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// The command line: `burrow-desktop [--config FILE] [--hidden]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
     /// The settings file given with `--config`.
     pub config: Option<PathBuf>,
+    /// `--hidden`: start in the tray only (how the app starts at login).
+    pub hidden: bool,
 }
 
 /// Reads the command line (without the program name).
@@ -65,9 +72,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
         } else if arg == "--config" {
             let file = args.next().ok_or("--config needs a file name")?;
             out.config = Some(file.into());
+        } else if arg == HIDDEN_ARG {
+            out.hidden = true;
         } else {
             return Err(format!(
-                "unknown argument {arg:?}\nusage: burrow-desktop [--config SETTINGS.json]"
+                "unknown argument {arg:?}\nusage: burrow-desktop [--config SETTINGS.json] [--hidden]"
             ));
         }
     }
@@ -204,6 +213,11 @@ mod tests {
         );
         assert!(parse(&["--config"]).is_err());
         assert!(parse(&["--verbose"]).unwrap_err().contains("usage"));
+        assert!(!parse(&[]).unwrap().hidden);
+        let login = parse(&["--hidden", "--config=c.json"]).unwrap();
+        assert!(login.hidden);
+        assert_eq!(login.config, Some("c.json".into()));
+        assert!(parse(&["--hidden=yes"]).is_err());
     }
 
     #[test]
@@ -264,9 +278,23 @@ mod tests {
     fn state_defaults_to_off() {
         let dir = temp_dir("state");
         let path = dir.join("settings.state.json");
-        assert_eq!(load_state(&path), SavedState { proxy_on: false });
-        save_state(&path, SavedState { proxy_on: true }).unwrap();
-        assert!(load_state(&path).proxy_on);
+        assert_eq!(load_state(&path), SavedState::default());
+        assert!(!load_state(&path).start_at_login);
+        let saved = SavedState {
+            proxy_on: true,
+            start_at_login: true,
+        };
+        save_state(&path, saved).unwrap();
+        assert_eq!(load_state(&path), saved);
+        // A state file from before "Start at login" reads as off.
+        fs::write(&path, r#"{"proxy_on":true}"#).unwrap();
+        assert_eq!(
+            load_state(&path),
+            SavedState {
+                proxy_on: true,
+                start_at_login: false
+            }
+        );
         fs::write(&path, "garbage").unwrap();
         assert!(!load_state(&path).proxy_on);
         fs::remove_dir_all(dir).unwrap();
@@ -298,7 +326,14 @@ mod tests {
         let dir = temp_dir("modes");
         let paths = Paths::for_settings(dir.join("new/sub/settings.json"));
         save_settings(&paths.settings, &Settings::default()).unwrap();
-        save_state(&paths.state, SavedState { proxy_on: true }).unwrap();
+        save_state(
+            &paths.state,
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
+        )
+        .unwrap();
         assert_eq!(mode(&paths.settings), "600");
         assert_eq!(mode(&paths.state), "600");
         assert_eq!(mode(&dir.join("new")), "700");
@@ -343,7 +378,10 @@ mod tests {
         save_settings(&settings, &s).unwrap();
         save_state(
             &cfg.join("settings.state.json"),
-            SavedState { proxy_on: true },
+            SavedState {
+                proxy_on: true,
+                ..SavedState::default()
+            },
         )
         .unwrap();
 

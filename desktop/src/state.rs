@@ -332,7 +332,12 @@ impl Controller {
     }
 
     fn remember(&self, proxy_on: bool) {
-        if let Err(e) = settings_file::save_state(&self.paths.state, SavedState { proxy_on }) {
+        // Read first: the file holds other choices too (start at login), which stay as they are.
+        let saved = SavedState {
+            proxy_on,
+            ..settings_file::load_state(&self.paths.state)
+        };
+        if let Err(e) = settings_file::save_state(&self.paths.state, saved) {
             // Not worth failing the toggle for: only the next launch is affected.
             eprintln!("burrow-desktop: {e}");
         }

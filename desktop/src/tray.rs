@@ -9,6 +9,7 @@ use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, Tray
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::actions::{self, AppState};
+use crate::autostart;
 use crate::error::Error;
 use crate::icons;
 use crate::state::{Power, Status};
@@ -29,18 +30,21 @@ pub enum MenuId {
     ShowLog,
     /// "Settings…".
     Settings,
+    /// "Start at login" check item.
+    StartAtLogin,
     /// "Quit".
     Quit,
 }
 
 impl MenuId {
     /// Every item, in menu order.
-    pub const ALL: [MenuId; 6] = [
+    pub const ALL: [MenuId; 7] = [
         MenuId::Status,
         MenuId::ProxyOn,
         MenuId::CopyAddress,
         MenuId::ShowLog,
         MenuId::Settings,
+        MenuId::StartAtLogin,
         MenuId::Quit,
     ];
 
@@ -52,6 +56,7 @@ impl MenuId {
             MenuId::CopyAddress => "copy_address",
             MenuId::ShowLog => "show_log",
             MenuId::Settings => "settings",
+            MenuId::StartAtLogin => "start_at_login",
             MenuId::Quit => "quit",
         }
     }
@@ -69,6 +74,7 @@ impl MenuId {
             MenuId::CopyAddress => "Copy proxy address",
             MenuId::ShowLog => "Show connection log",
             MenuId::Settings => "Settings…",
+            MenuId::StartAtLogin => "Start at login",
             MenuId::Quit => "Quit",
         }
     }
@@ -80,6 +86,10 @@ struct TrayItems<R: Runtime> {
     status: MenuItem<R>,
     proxy_on: CheckMenuItem<R>,
 }
+
+/// The "Start at login" check item, kept apart from [`TrayItems`]: it follows the
+/// saved choice, not the proxy's status.
+struct StartAtLoginItem<R: Runtime>(CheckMenuItem<R>);
 
 /// Builds the tray icon and its menu, showing `status`.
 pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<()> {
@@ -94,6 +104,14 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         status.wanted,
         None::<&str>,
     )?;
+    let start_at_login = CheckMenuItem::with_id(
+        app,
+        MenuId::StartAtLogin.id(),
+        MenuId::StartAtLogin.label(),
+        autostart::status(app).available,
+        autostart::status(app).on,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
@@ -104,6 +122,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
             &PredefinedMenuItem::separator(app)?,
             &item(MenuId::ShowLog)?,
             &item(MenuId::Settings)?,
+            &start_at_login,
             &PredefinedMenuItem::separator(app)?,
             &item(MenuId::Quit)?,
         ],
@@ -139,6 +158,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         status: status_item,
         proxy_on,
     });
+    app.manage(StartAtLoginItem(start_at_login));
     Ok(())
 }
 
@@ -155,6 +175,11 @@ pub async fn handle<R: Runtime>(app: &AppHandle<R>, id: MenuId) -> Result<(), Er
         MenuId::CopyAddress => actions::copy_address(app).map(drop),
         MenuId::ShowLog => actions::show_window(app, "log"),
         MenuId::Settings => actions::show_window(app, "settings"),
+        MenuId::StartAtLogin => {
+            // `set` puts the check mark back in line with the saved choice, failed or not.
+            let on = !autostart::status(app).on;
+            autostart::set(app, on).map(drop)
+        }
         MenuId::Quit => {
             actions::quit(app).await;
             Ok(())
@@ -180,6 +205,13 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>, status: &Status) {
     let _ = items.proxy_on.set_checked(status.wanted);
     let _ = items.icon.set_icon(Some(icon(status.power)));
     let _ = items.icon.set_tooltip(Some(tooltip(status)));
+}
+
+/// Makes the tray's "Start at login" check mark show `on`.
+pub fn set_start_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) {
+    if let Some(item) = app.try_state::<StartAtLoginItem<R>>() {
+        let _ = item.0.set_checked(on);
+    }
 }
 
 /// The tray image for a state.
