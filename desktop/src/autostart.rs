@@ -89,8 +89,8 @@ pub fn set<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<LoginStatus, Erro
             start_at_login: on,
             ..saved(app)
         };
-        let path = &app.state::<AppState>().controller.paths().state;
-        settings_file::save_state(path, state)
+        let app_state = app.state::<AppState>();
+        settings_file::save_state(&app_state.controller.paths().state, state)
     });
     let now = status(app);
     tray::set_start_at_login(app, now.on);

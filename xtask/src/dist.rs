@@ -198,25 +198,47 @@ fn build_headless() -> Result<PathBuf> {
         .trim()
         .to_string();
 
+    let out = dist_dir().join(format!("{HEADLESS}_{version}_{arch}.deb"));
+    stage_headless(
+        Path::new("."),
+        &target_dir().join("release/burrow"),
+        &dist_dir().join("headless"),
+        &version,
+        &arch,
+        &out,
+    )?;
+    Ok(out)
+}
+
+/// Stages `bin` (stripped), the unit and the docs under `work/debian/burrow/`, writes
+/// `DEBIAN/control` and builds `out` with `dpkg-deb --build --root-owner-group`. Paths of
+/// the repository's files are taken below `repo`. Returns the control file's text.
+fn stage_headless(
+    repo: &Path,
+    bin: &Path,
+    work: &Path,
+    version: &str,
+    arch: &str,
+    out: &Path,
+) -> Result<String> {
     // dpkg-shlibdeps wants `debian/control` in its working directory and the files under
     // `debian/<package>/`, as in a source package.
-    let work = dist_dir().join("headless");
     if work.exists() {
-        fs::remove_dir_all(&work)?;
+        fs::remove_dir_all(work)?;
     }
     let root = work.join("debian").join(HEADLESS);
-    let bin = root.join("usr/bin/burrow");
+    let staged = root.join("usr/bin/burrow");
     let doc = root.join("usr/share/doc").join(HEADLESS);
-    install_file(&target_dir().join("release/burrow"), &bin, 0o755)?;
+    install_file(bin, &staged, 0o755)?;
     // Debug symbols are most of the file; a package ships the program.
-    cmd::run(cmd::new("strip", &["--strip-unneeded"]).arg(&bin))?;
+    cmd::run(cmd::new("strip", &["--strip-unneeded"]).arg(&staged))?;
     install_file(
-        Path::new(UNIT),
+        &repo.join(UNIT),
         &root.join("usr/lib/systemd/user/burrow.service"),
         0o644,
     )?;
-    install_file(Path::new(COPYRIGHT), &doc.join("copyright"), 0o644)?;
-    install_file(Path::new("README.md"), &doc.join("README.md"), 0o644)?;
+    install_file(&repo.join(COPYRIGHT), &doc.join("copyright"), 0o644)?;
+    install_file(&repo.join("README.md"), &doc.join("README.md"), 0o644)?;
 
     fs::write(
         work.join("debian/control"),
@@ -226,7 +248,7 @@ fn build_headless() -> Result<PathBuf> {
     let shlibs = cmd::probe(
         cmd::new("dpkg-shlibdeps", &["-O"])
             .arg(format!("-e{}", rel_bin.display()))
-            .current_dir(&work),
+            .current_dir(work),
     );
     let depends = shlibs
         .as_deref()
@@ -236,21 +258,20 @@ fn build_headless() -> Result<PathBuf> {
             FALLBACK_DEPENDS.to_string()
         });
     let control = Control {
-        version: &version,
-        arch: &arch,
+        version,
+        arch,
         depends: &depends,
         installed_kib: tree_kib(&root)?,
-    };
-    install_text(&root.join("DEBIAN/control"), &control.text(), 0o644)?;
-    print!("{}", control.text());
-
-    let out = dist_dir().join(format!("{HEADLESS}_{version}_{arch}.deb"));
+    }
+    .text();
+    install_text(&root.join("DEBIAN/control"), &control, 0o644)?;
+    print!("{control}");
     cmd::run(
         cmd::new("dpkg-deb", &["--build", "--root-owner-group"])
             .arg(&root)
-            .arg(&out),
+            .arg(out),
     )?;
-    Ok(out)
+    Ok(control)
 }
 
 /// The `Depends` value in `dpkg-shlibdeps -O` output (`shlibs:Depends=libc6 (>= 2.34), …`).
@@ -677,6 +698,59 @@ mod tests {
             .all(|l| l.starts_with(' ') && l.len() > 1));
         assert!(description.contains(&" ."));
         assert!(text.ends_with('\n'));
+    }
+
+    /// The whole headless path but the cargo build, with `/bin/true` standing in for
+    /// `burrow`: stage, strip, `dpkg-shlibdeps`, `dpkg-deb --build`, then unpack it again
+    /// and verify the unit as `check` does.
+    #[test]
+    fn a_headless_package_builds_unpacks_and_its_unit_verifies() {
+        let tools = ["dpkg-deb", "dpkg-shlibdeps", "strip", "readelf"];
+        if let Some(missing) = tools.iter().find(|t| cmd::which(t).is_none()) {
+            println!("skipped: no {missing} here");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-dist-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("burrow_9.8.7_test.deb");
+        let repo = crate::project_root();
+        let arch = cmd::probe(&mut cmd::new("dpkg", &["--print-architecture"])).unwrap();
+        let control = stage_headless(
+            &repo,
+            Path::new("/bin/true"),
+            &dir.join("work"),
+            "9.8.7",
+            arch.trim(),
+            &out,
+        )
+        .unwrap();
+        assert!(field(&control, "Depends")
+            .unwrap()
+            .starts_with("libc6 (>= "));
+        let fields = deb_fields(&out).unwrap();
+        assert_eq!(field(&fields, "Package").unwrap(), "burrow");
+        assert_eq!(field(&fields, "Version").unwrap(), "9.8.7");
+        let listing = output(cmd::new("dpkg-deb", &["-c"]).arg(&out)).unwrap();
+        for path in [
+            "./usr/bin/burrow",
+            "./usr/lib/systemd/user/burrow.service",
+            "./usr/share/doc/burrow/copyright",
+            "./usr/share/doc/burrow/README.md",
+        ] {
+            let line = listing.lines().find(|l| l.ends_with(path)).unwrap();
+            // --root-owner-group: everything is root's, whoever built it.
+            assert!(line.contains(" root/root "), "{line}");
+        }
+        assert!(!listing.contains("DEBIAN"), "{listing}");
+        let root = unpack(&out, &dir.join("root")).unwrap();
+        let bin = root.join("usr/bin/burrow");
+        let mode = fs::metadata(&bin).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        let sections = output(cmd::new("readelf", &["-S", "-W"]).arg(&bin)).unwrap();
+        assert!(!sections.contains(".symtab"));
+        verify_unit(&root, &dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
