@@ -15,10 +15,10 @@ use burrow_desktop::{autostart, builder, AppState};
 use serde_json::{json, Value};
 use tauri::test::{mock_builder, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, WebviewWindow, WebviewWindowBuilder};
 
 /// The app with its own capability (so the ACL is checked), with or without the plugin.
-fn app(paths: Paths, plugin: bool) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+fn build_app(paths: Paths, plugin: bool) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
     let context: tauri::Context<MockRuntime> =
         tauri::generate_context!("tauri.conf.json", test = true, assets = noop_assets());
     let (state, _) = AppState::open(paths);
@@ -73,7 +73,7 @@ fn start_at_login_registers_exactly_once_and_is_removed_when_turned_off() {
     std::env::set_var("XDG_CONFIG_HOME", home.join(".config"));
     let autostart_dir = home.join(".config/autostart");
     let paths = Paths::for_settings(root.join("cfg/settings.json"));
-    let (app, w) = app(paths.clone(), true);
+    let (app, w) = build_app(paths.clone(), true);
     let off = json!({"on": false, "available": true});
     let on = json!({"on": true, "available": true});
 
@@ -125,7 +125,7 @@ fn start_at_login_registers_exactly_once_and_is_removed_when_turned_off() {
 
     // Without the plugin the choice is unavailable, and a failed change saves nothing.
     let other = Paths::for_settings(root.join("other/settings.json"));
-    let (_plain, w2) = app(other.clone(), false);
+    let (_plain, w2) = build_app(other.clone(), false);
     assert_eq!(
         invoke(&w2, "get_start_at_login", json!({})).unwrap(),
         json!({"on": false, "available": false})
