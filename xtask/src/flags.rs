@@ -8,10 +8,12 @@ Usage: cargo xtask <command> [args]
 
 Commands:
   install                  Install what is missing: the wasm32 target, Debian packages,
-                           wasm-bindgen-cli (pinned to Cargo.lock) and tauri-driver
+                           wasm-bindgen-cli (pinned to Cargo.lock), tauri-driver and Tauri's
+                           CLI (npm, following the tauri crate in Cargo.lock)
   ci                       install, fmt, clippy, tests (in a loopback-only network namespace),
                            each fuzz target briefly, wasm build and tests, web bundle, desktop
-                           and browser end-to-end tests, the desktop app's Windows type check
+                           and browser end-to-end tests, the desktop app's Windows type
+                           check, then the packages (dist --check)
   web [--no-serve] [--port N]
                            Build the simulator into target/web/ and serve it on 127.0.0.1
                            (port 0, the default, lets the OS choose)
