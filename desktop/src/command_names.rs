@@ -12,6 +12,8 @@ pub const NAMES: &[&str] = &[
     "copy_address",
     "set_system_proxy",
     "copy_pac_address",
+    "get_start_at_login",
+    "set_start_at_login",
     "quit",
     "app_info",
 ];

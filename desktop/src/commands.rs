@@ -13,6 +13,7 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::actions::{self, AppState};
+use crate::autostart::{self, LoginStatus};
 use crate::error::Error;
 use crate::log_store::Batch;
 use crate::settings_file;
@@ -181,6 +182,18 @@ pub fn copy_pac_address<R: Runtime>(app: AppHandle<R>) -> Result<String, Error> 
 #[tauri::command]
 pub fn copy_address<R: Runtime>(app: AppHandle<R>) -> Result<String, Error> {
     actions::copy_address(&app)
+}
+
+/// Whether the app starts at login (the settings page's checkbox).
+#[tauri::command]
+pub fn get_start_at_login<R: Runtime>(app: AppHandle<R>) -> LoginStatus {
+    autostart::status(&app)
+}
+
+/// Turns "Start at login" on or off.
+#[tauri::command]
+pub fn set_start_at_login<R: Runtime>(app: AppHandle<R>, on: bool) -> Result<LoginStatus, Error> {
+    autostart::set(&app, on)
 }
 
 /// Stops the proxy and exits.

@@ -14,6 +14,7 @@
 //! core report.
 
 pub mod actions;
+pub mod autostart;
 pub mod commands;
 pub mod error;
 pub mod icons;
@@ -45,6 +46,8 @@ pub fn builder<R: Runtime>(b: Builder<R>, state: AppState) -> Builder<R> {
             commands::copy_address,
             commands::set_system_proxy,
             commands::copy_pac_address,
+            commands::get_start_at_login,
+            commands::set_start_at_login,
             commands::quit,
             commands::app_info,
         ])
@@ -62,7 +65,7 @@ pub fn builder<R: Runtime>(b: Builder<R>, state: AppState) -> Builder<R> {
         })
 }
 
-/// Runs the app: `burrow-desktop [--config SETTINGS.json]`.
+/// Runs the app: `burrow-desktop [--config SETTINGS.json] [--hidden]`.
 pub fn run() {
     let args = match settings_file::parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
@@ -72,6 +75,7 @@ pub fn run() {
         }
     };
     let context = tauri::generate_context!();
+    let login_args = autostart::login_args(args.config.as_deref());
     let settings_path = match args.config {
         Some(path) => path,
         None => {
@@ -88,10 +92,14 @@ pub fn run() {
     let (state, restore) = AppState::open(settings_file::Paths::for_settings(settings_path));
     let app = builder(Builder::default(), state)
         // Must come first: a second launch only focuses this one.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            let _ = actions::show_window(app, "log");
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // A login launch while the app already runs (started by hand first) changes nothing.
+            if !args.iter().any(|a| a == settings_file::HIDDEN_ARG) {
+                let _ = actions::show_window(app, "log");
+            }
         }))
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(autostart::plugin(login_args))
         .build(context)
         .expect("the Tauri app could not be built");
     let handle = app.handle().clone();
@@ -104,7 +112,8 @@ pub fn run() {
     }
     install_panic_hook(controller.system_proxy().clone());
     spawn_signal_handler(handle.clone());
-    if let Err(e) = window::create_main(&handle) {
+    // Started at login: the tray only; "Show connection log" or a second launch shows it.
+    if let Err(e) = window::create_main(&handle, !args.hidden) {
         eprintln!("burrow-desktop: cannot open the window: {e}");
         std::process::exit(1);
     }
@@ -117,6 +126,7 @@ pub fn run() {
         // Without a tray the window is the only way in; keep going.
         eprintln!("burrow-desktop: no tray icon: {e}");
     }
+    autostart::refresh_registration(&handle);
     actions::publish(&handle);
     app.run(|app, event| match event {
         RunEvent::ExitRequested {

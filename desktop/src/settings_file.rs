@@ -53,6 +53,8 @@ pub struct SavedState {
     pub system_proxy: Preference,
     /// The mode the tray's check item turns on: the last one chosen (PAC unless manual was).
     pub system_proxy_mode: SystemProxyMode,
+    /// Whether the user chose "Start at login" (a desktop preference, not a core setting).
+    pub start_at_login: bool,
 }
 
 /// The mode "Use as system proxy" turns on from the tray.
@@ -76,11 +78,16 @@ impl SystemProxyMode {
     }
 }
 
-/// The command line: `burrow-desktop [--config FILE]`.
+/// The argument the login launch passes: start in the tray, without showing the window.
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// The command line: `burrow-desktop [--config FILE] [--hidden]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
     /// The settings file given with `--config`.
     pub config: Option<PathBuf>,
+    /// `--hidden`: start in the tray only (how the app starts at login).
+    pub hidden: bool,
 }
 
 /// Reads the command line (without the program name).
@@ -93,9 +100,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
         } else if arg == "--config" {
             let file = args.next().ok_or("--config needs a file name")?;
             out.config = Some(file.into());
+        } else if arg == HIDDEN_ARG {
+            out.hidden = true;
         } else {
             return Err(format!(
-                "unknown argument {arg:?}\nusage: burrow-desktop [--config SETTINGS.json]"
+                "unknown argument {arg:?}\nusage: burrow-desktop [--config SETTINGS.json] [--hidden]"
             ));
         }
     }
@@ -232,6 +241,11 @@ mod tests {
         );
         assert!(parse(&["--config"]).is_err());
         assert!(parse(&["--verbose"]).unwrap_err().contains("usage"));
+        assert!(!parse(&[]).unwrap().hidden);
+        let login = parse(&["--hidden", "--config=c.json"]).unwrap();
+        assert!(login.hidden);
+        assert_eq!(login.config, Some("c.json".into()));
+        assert!(parse(&["--hidden=yes"]).is_err());
     }
 
     #[test]
@@ -298,6 +312,7 @@ mod tests {
             proxy_on: true,
             system_proxy: Preference::Manual,
             system_proxy_mode: SystemProxyMode::Manual,
+            start_at_login: true,
         };
         save_state(&path, on).unwrap();
         assert_eq!(load_state(&path), on);
@@ -305,6 +320,8 @@ mod tests {
         fs::write(&path, r#"{"proxy_on": true}"#).unwrap();
         assert_eq!(load_state(&path).system_proxy, Preference::Off);
         assert!(load_state(&path).proxy_on);
+        // A state file from before "Start at login" reads as off.
+        assert!(!load_state(&path).start_at_login);
         fs::write(&path, "garbage").unwrap();
         assert!(!load_state(&path).proxy_on);
         fs::remove_dir_all(dir).unwrap();

@@ -539,6 +539,21 @@ impl Controller {
         })
     }
 
+    /// Whether the user chose "Start at login".
+    pub fn start_at_login(&self) -> bool {
+        self.lock().saved.start_at_login
+    }
+
+    /// Remembers the "Start at login" choice with the other saved choices.
+    pub fn remember_start_at_login(&self, on: bool) -> Result<(), crate::error::Error> {
+        let saved = {
+            let mut inner = self.lock();
+            inner.saved.start_at_login = on;
+            inner.saved
+        };
+        settings_file::save_state(&self.paths.state, saved)
+    }
+
     fn remember(&self, proxy_on: bool) {
         self.lock().saved.proxy_on = proxy_on;
         self.save_state();

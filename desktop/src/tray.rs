@@ -9,6 +9,7 @@ use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, Tray
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::actions::{self, AppState};
+use crate::autostart;
 use crate::error::Error;
 use crate::icons;
 use crate::state::{Icon, Status};
@@ -34,13 +35,15 @@ pub enum MenuId {
     ShowLog,
     /// "Settings…".
     Settings,
+    /// "Start at login" check item.
+    StartAtLogin,
     /// "Quit".
     Quit,
 }
 
 impl MenuId {
     /// Every item, in menu order.
-    pub const ALL: [MenuId; 8] = [
+    pub const ALL: [MenuId; 9] = [
         MenuId::Status,
         MenuId::ProxyOn,
         MenuId::SystemProxy,
@@ -48,6 +51,7 @@ impl MenuId {
         MenuId::CopyPac,
         MenuId::ShowLog,
         MenuId::Settings,
+        MenuId::StartAtLogin,
         MenuId::Quit,
     ];
 
@@ -61,6 +65,7 @@ impl MenuId {
             MenuId::CopyPac => "copy_pac",
             MenuId::ShowLog => "show_log",
             MenuId::Settings => "settings",
+            MenuId::StartAtLogin => "start_at_login",
             MenuId::Quit => "quit",
         }
     }
@@ -80,6 +85,7 @@ impl MenuId {
             MenuId::CopyPac => "Copy PAC address",
             MenuId::ShowLog => "Show connection log",
             MenuId::Settings => "Settings…",
+            MenuId::StartAtLogin => "Start at login",
             MenuId::Quit => "Quit",
         }
     }
@@ -92,6 +98,10 @@ struct TrayItems<R: Runtime> {
     proxy_on: CheckMenuItem<R>,
     system_proxy: CheckMenuItem<R>,
 }
+
+/// The "Start at login" check item, kept apart from [`TrayItems`]: it follows the
+/// saved choice, not the proxy's status.
+struct StartAtLoginItem<R: Runtime>(CheckMenuItem<R>);
 
 /// Builds the tray icon and its menu, showing `status`.
 pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<()> {
@@ -114,6 +124,14 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         status.system_proxy.preference != Preference::Off,
         None::<&str>,
     )?;
+    let start_at_login = CheckMenuItem::with_id(
+        app,
+        MenuId::StartAtLogin.id(),
+        MenuId::StartAtLogin.label(),
+        autostart::status(app).available,
+        autostart::status(app).on,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
@@ -126,6 +144,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
             &PredefinedMenuItem::separator(app)?,
             &item(MenuId::ShowLog)?,
             &item(MenuId::Settings)?,
+            &start_at_login,
             &PredefinedMenuItem::separator(app)?,
             &item(MenuId::Quit)?,
         ],
@@ -162,6 +181,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
         proxy_on,
         system_proxy,
     });
+    app.manage(StartAtLoginItem(start_at_login));
     Ok(())
 }
 
@@ -184,6 +204,11 @@ pub async fn handle<R: Runtime>(app: &AppHandle<R>, id: MenuId) -> Result<(), Er
         MenuId::CopyPac => actions::copy_pac_address(app).map(drop),
         MenuId::ShowLog => actions::show_window(app, "log"),
         MenuId::Settings => actions::show_window(app, "settings"),
+        MenuId::StartAtLogin => {
+            // `set` puts the check mark back in line with the saved choice, failed or not.
+            let on = !autostart::status(app).on;
+            autostart::set(app, on).map(drop)
+        }
         MenuId::Quit => {
             actions::quit(app).await;
             Ok(())
@@ -212,6 +237,13 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>, status: &Status) {
         .set_checked(status.system_proxy.preference != Preference::Off);
     let _ = items.icon.set_icon(Some(icon(status.icon)));
     let _ = items.icon.set_tooltip(Some(tooltip(status)));
+}
+
+/// Makes the tray's "Start at login" check mark show `on`.
+pub fn set_start_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) {
+    if let Some(item) = app.try_state::<StartAtLoginItem<R>>() {
+        let _ = item.0.set_checked(on);
+    }
 }
 
 /// The tray image for a state.

@@ -37,8 +37,12 @@ pub const MAIN: &str = "main";
 /// Where the simulator's files are served, below the app's origin.
 pub const SIMULATOR_PATH: &str = "/simulator/";
 
-/// Creates the main window from its entry in `tauri.conf.json`.
-pub fn create_main<R: Runtime>(app: &AppHandle<R>) -> Result<WebviewWindow<R>, Error> {
+/// Creates the main window from its entry in `tauri.conf.json`, shown or (started at
+/// login) hidden.
+pub fn create_main<R: Runtime>(
+    app: &AppHandle<R>,
+    visible: bool,
+) -> Result<WebviewWindow<R>, Error> {
     let config = app
         .config()
         .app
@@ -48,6 +52,7 @@ pub fn create_main<R: Runtime>(app: &AppHandle<R>) -> Result<WebviewWindow<R>, E
         .ok_or_else(|| Error::Tauri(format!("tauri.conf.json has no {MAIN:?} window")))?
         .clone();
     let window = WebviewWindowBuilder::from_config(app, &config)?
+        .visible(visible)
         .on_web_resource_request(|request, response| serve_simulator(request.uri(), response))
         .build()?;
     Ok(window)

@@ -380,6 +380,17 @@ async fn quitting_keeps_the_on_choice_for_the_next_launch() {
     .unwrap();
     assert!(!Controller::open(paths.clone(), store.clone()).1);
 
+    // Turning the proxy on and off keeps the other choices in the state file.
+    let login = SavedState {
+        start_at_login: true,
+        ..SavedState::default()
+    };
+    settings_file::save_state(&paths.state, login).unwrap();
+    let (c, _) = Controller::open(paths.clone(), store.clone());
+    c.set_on(true).await.unwrap();
+    c.set_on(false).await.unwrap();
+    assert_eq!(settings_file::load_state(&paths.state), login);
+
     // A broken settings file is an error state, never restored over, never rewritten.
     settings_file::save_state(
         &paths.state,

@@ -10,6 +10,7 @@ import { renderTotals, setTotals, showNotice } from './totals.js';
 import { addSample, drawGraph, setRate } from './graph.js';
 import { formDirty, loadSettings, wireSettingsForm } from './settings-form.js';
 import { wireSystemProxy } from './system-proxy.js';
+import { wireLoginItem } from './login-item.js';
 
 const SIMULATOR = 'simulator/index.html';
 
@@ -100,6 +101,7 @@ async function start() {
   wire();
   await listen('proxy-state', setStatus);
   await listen('show-tab', showTab);
+  await wireLoginItem();
   setStatus(await invoke('get_status'));
   await subscribe('subscribe_log', 'onBatch', onBatch);
   setInterval(tick, 1000);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::{cmd, fuzz, install, netns, step, web};
+use crate::{cmd, dist, fuzz, install, netns, step, web};
 
 /// The pipeline. Add a step here; it is timed, named in errors and listed in the summary.
 /// Command lines are split on whitespace (no quoting).
@@ -33,6 +33,8 @@ const STEPS: &[Step] = &[
     Step::cmd("desktop e2e", DESKTOP_E2E).display(),
     Step::cmd("system proxy e2e", SYSTEM_PROXY_E2E).display(),
     Step::cmd("browser e2e", BROWSER_E2E).netns(),
+    // The packages, unpacked into a temporary root and run from there (the app in the namespace).
+    Step::task("dist", dist::ci),
 ];
 
 const CLIPPY: &str = "cargo clippy --workspace --all-targets --all-features -- -D warnings";

@@ -8,13 +8,20 @@ Usage: cargo xtask <command> [args]
 
 Commands:
   install                  Install what is missing: the wasm32 target, Debian packages,
-                           wasm-bindgen-cli (pinned to Cargo.lock) and tauri-driver
+                           wasm-bindgen-cli (pinned to Cargo.lock), tauri-driver and Tauri's
+                           CLI (npm, following the tauri crate in Cargo.lock)
   ci                       install, fmt, clippy, tests (in a loopback-only network namespace),
                            each fuzz target briefly, wasm build and tests, web bundle, desktop
-                           and browser end-to-end tests, the desktop app's Windows type check
+                           and browser end-to-end tests, the desktop app's Windows type
+                           check, then the packages (dist --check)
   web [--no-serve] [--port N]
                            Build the simulator into target/web/ and serve it on 127.0.0.1
                            (port 0, the default, lets the OS choose)
+  dist [--check] [--no-build]
+                           Build installable packages into target/dist/: the desktop app's
+                           .deb and .rpm (Tauri's bundler) and the headless burrow's .deb
+                           with a systemd user unit; --check unpacks each and runs what it
+                           installed; --no-build checks the packages already there
   desktop [-- args...]     Build the simulator, then run the desktop app
                            (cargo run -p burrow-desktop -- args)
   bench [-- args...]       Build the release proxy and the load generator, and run it with
@@ -43,12 +50,23 @@ pub enum Task {
     Web(WebFlags),
     /// Run the desktop app with these arguments.
     Desktop(Vec<String>),
+    /// Build (and maybe check) the installable packages.
+    Dist(DistFlags),
     /// Run the bench harness with these arguments.
     Bench(Vec<String>),
     /// Run the fuzz targets.
     Fuzz(FuzzFlags),
     /// Run the soak.
     Soak(SoakFlags),
+}
+
+/// Flags of `cargo xtask dist`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DistFlags {
+    /// Unpack and run the packages after building them.
+    pub check: bool,
+    /// Build the packages (`--no-build` only checks those already built).
+    pub build: bool,
 }
 
 /// Flags of `cargo xtask soak`.
@@ -95,6 +113,7 @@ pub fn parse(args: &[String]) -> Result<Task> {
         "ci" => no_args(Task::Ci, rest)?,
         "web" => Task::Web(parse_web(rest)?),
         "desktop" => Task::Desktop(passthrough(rest)),
+        "dist" => Task::Dist(parse_dist(rest)?),
         "bench" => Task::Bench(passthrough(rest)),
         "fuzz" => Task::Fuzz(parse_fuzz(rest)?),
         "soak" => Task::Soak(parse_soak(rest)?),
@@ -127,6 +146,24 @@ fn parse_web(rest: &[String]) -> Result<WebFlags> {
         } else {
             bail!("unexpected argument `{arg}` for `web`");
         }
+    }
+    Ok(flags)
+}
+
+fn parse_dist(rest: &[String]) -> Result<DistFlags> {
+    let mut flags = DistFlags {
+        check: false,
+        build: true,
+    };
+    for arg in rest {
+        match arg.as_str() {
+            "--check" => flags.check = true,
+            "--no-build" => flags.build = false,
+            _ => bail!("unexpected argument `{arg}` for `dist`"),
+        }
+    }
+    if !flags.build && !flags.check {
+        bail!("`dist --no-build` does nothing without `--check`");
     }
     Ok(flags)
 }
@@ -279,6 +316,16 @@ mod tests {
         assert!(check("fuzz --time 0").is_err());
         assert!(check("fuzz --time x").is_err());
         assert!(check("fuzz --jobs 2").is_err());
+    }
+
+    #[test]
+    fn dist_flags() {
+        let dist = |check, build| Task::Dist(DistFlags { check, build });
+        assert_eq!(check("dist").unwrap(), dist(false, true));
+        assert_eq!(check("dist --check").unwrap(), dist(true, true));
+        assert_eq!(check("dist --no-build --check").unwrap(), dist(true, false));
+        assert!(check("dist --no-build").is_err());
+        assert!(check("dist --appimage").is_err());
     }
 
     #[test]

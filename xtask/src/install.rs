@@ -31,6 +31,27 @@ pub const APT_PACKAGES: &[&str] = &[
     "dconf-gsettings-backend",
     "gsettings-desktop-schemas",
     "libglib2.0-bin",
+    "dpkg-dev",
+    "binutils",
+    "desktop-file-utils",
+    "rpm",
+];
+
+/// Debian packages `cargo xtask dist` needs: `dpkg-shlibdeps` and `strip`, the desktop entry
+/// validator, `rpm -qpl`, and for `--check` a display, a session bus, screenshots and window
+/// lookups. Tauri's bundler writes `.rpm` files itself (no `rpmbuild`).
+pub const DIST_PACKAGES: &[&str] = &[
+    "dpkg-dev",
+    "binutils",
+    "desktop-file-utils",
+    "rpm",
+    "xvfb",
+    "xauth",
+    "dbus",
+    "imagemagick",
+    "xdotool",
+    "iproute2",
+    "util-linux",
 ];
 
 /// Debian packages the desktop app needs to build and run.
@@ -54,6 +75,7 @@ pub fn run() -> Result<()> {
         ensure_wasm_bindgen_cli().map(drop)
     })?;
     step::run("install: tauri-driver", ensure_tauri_driver)?;
+    step::run("install: tauri-cli", ensure_tauri_cli)?;
     step::run("install: binaryen (npm)", ensure_binaryen)
 }
 
@@ -193,6 +215,61 @@ pub fn ensure_tauri_driver() -> Result<()> {
     Ok(())
 }
 
+/// What `cargo xtask dist` needs: its Debian packages and the desktop app's build tools, then
+/// tauri-cli.
+pub fn ensure_dist_tools() -> Result<()> {
+    let mut packages = DIST_PACKAGES.to_vec();
+    packages.extend(DESKTOP_PACKAGES);
+    ensure_apt(&packages)?;
+    ensure_tauri_cli()
+}
+
+/// Tauri's CLI as the npm package `@tauri-apps/cli` installs it (`desktop/package.json`).
+pub const TAURI_CLI: &str = "desktop/node_modules/.bin/tauri";
+
+/// Makes [`TAURI_CLI`] a tauri-cli of the same minor version family as the `tauri` crate in
+/// Cargo.lock (`2.12.x` for tauri 2.12.5: the bundler reads the config that version writes),
+/// installing it with `npm ci --prefix desktop` when missing or of another family.
+///
+/// npm rather than `cargo install tauri-cli`: the npm package holds a prebuilt binary (a
+/// 27 s install here), while compiling the CLI's ~700 crates takes many minutes on two cores.
+pub fn ensure_tauri_cli() -> Result<()> {
+    let lock = fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
+    let tauri = locked_version(&lock, "tauri").context("Cargo.lock has no tauri")?;
+    let family = minor_family(&tauri).with_context(|| format!("tauri version {tauri:?}"))?;
+    let installed = || {
+        let out = cmd::probe(&mut cmd::new(TAURI_CLI, &["--version"]))?;
+        tool_version(&out).map(str::to_string)
+    };
+    match installed() {
+        Some(v) if minor_family(&v).as_deref() == Some(family.as_str()) => {
+            println!("tauri-cli {v} (npm): installed, matches tauri {tauri}");
+            return Ok(());
+        }
+        Some(v) => println!("tauri-cli {v} (npm) installed, tauri {tauri} wants {family}.x"),
+        None => println!("tauri-cli (npm): not installed, tauri {tauri} wants {family}.x"),
+    }
+    cmd::run(&mut cmd::new(
+        "npm",
+        &["ci", "--prefix", "desktop", "--no-audit", "--no-fund"],
+    ))?;
+    match installed() {
+        Some(v) if minor_family(&v).as_deref() == Some(family.as_str()) => Ok(()),
+        other => bail!(
+            "desktop/package.json pins tauri-cli {other:?}, but Cargo.lock has tauri {tauri}: \
+             set `@tauri-apps/cli` to {family}.x there and run `npm install --prefix desktop`"
+        ),
+    }
+}
+
+/// `major.minor` of a `major.minor.patch` version.
+fn minor_family(version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let (major, minor) = (parts.next()?, parts.next()?);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (numeric(major) && numeric(minor)).then(|| format!("{major}.{minor}"))
+}
+
 /// The version of the first `[[package]]` named `name` in the text of a Cargo.lock.
 pub fn locked_version(lock: &str, name: &str) -> Option<String> {
     let wanted_name = format!("name = \"{name}\"");
@@ -261,5 +338,17 @@ version = "0.3.107"
     #[test]
     fn the_desktop_packages_are_part_of_the_ci_list() {
         assert!(DESKTOP_PACKAGES.iter().all(|p| APT_PACKAGES.contains(p)));
+        // CI runs `dist --check` too.
+        assert!(DIST_PACKAGES.iter().all(|p| APT_PACKAGES.contains(p)));
+    }
+
+    #[test]
+    fn tauri_cli_families() {
+        assert_eq!(minor_family("2.12.5").as_deref(), Some("2.12"));
+        assert_eq!(minor_family("2.12.4").as_deref(), Some("2.12"));
+        assert_eq!(minor_family("3.0.0-alpha.5").as_deref(), Some("3.0"));
+        assert_eq!(minor_family("2"), None);
+        assert_eq!(minor_family("x.1.0"), None);
+        assert_eq!(tool_version("tauri-cli 2.12.5\n"), Some("2.12.5"));
     }
 }

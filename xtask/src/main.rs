@@ -8,6 +8,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod desktop;
+mod dist;
 mod flags;
 mod fuzz;
 mod install;
@@ -55,6 +56,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Ci => ci::run(),
         Task::Web(web) => web::run(&web),
         Task::Desktop(args) => desktop::run(&args),
+        Task::Dist(flags) => dist::run(&flags),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(flags) => fuzz::run(&flags),
         Task::Soak(flags) => soak::run(&flags),
