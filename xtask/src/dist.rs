@@ -1,7 +1,8 @@
 //! `cargo xtask dist [--check] [--no-build]`: installable packages in `target/dist/`.
 //!
 //! - The desktop app as a `.deb` and an `.rpm`, through Tauri's bundler (`tauri build
-//!   --bundles deb,rpm` in `desktop/`, with the CLI from npm: see `install::ensure_tauri_cli`), with its desktop entry and icons. The bundle settings
+//!   --bundles deb,rpm` in `desktop/`, with the CLI `cargo install`ed: see
+//!   `install::ensure_tauri_cli`), with its desktop entry and icons. The bundle settings
 //!   are in `desktop/tauri.conf.json`; `desktop/tauri.dist.conf.json` renames the product to
 //!   `burrow-desktop` for packaging only, because the bundler names the package after the
 //!   product and `burrow` is the headless package. Formats the bundler downloads tools for
@@ -117,9 +118,8 @@ fn build_desktop() -> Result<(PathBuf, PathBuf)> {
         "--config",
         "tauri.dist.conf.json",
     ];
-    // The CLI runs from desktop/, so its path is made absolute.
-    let cli = fs::canonicalize(install::TAURI_CLI)?;
-    cmd::run(cmd::new(&cli.to_string_lossy(), &args).current_dir("desktop"))?;
+    let args: Vec<&str> = ["tauri"].into_iter().chain(args).collect();
+    cmd::run(cmd::new(install::TAURI_CLI, &args).current_dir("desktop"))?;
     println!(
         "tauri build (release build and bundling): {}",
         step::duration(start.elapsed())

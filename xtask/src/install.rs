@@ -224,41 +224,40 @@ pub fn ensure_dist_tools() -> Result<()> {
     ensure_tauri_cli()
 }
 
-/// Tauri's CLI as the npm package `@tauri-apps/cli` installs it (`desktop/package.json`).
-pub const TAURI_CLI: &str = "desktop/node_modules/.bin/tauri";
+/// Tauri's CLI, as `cargo install tauri-cli` puts it on the PATH (`cargo tauri …`).
+pub const TAURI_CLI: &str = "cargo-tauri";
 
 /// Makes [`TAURI_CLI`] a tauri-cli of the same minor version family as the `tauri` crate in
 /// Cargo.lock (`2.12.x` for tauri 2.12.5: the bundler reads the config that version writes),
-/// installing it with `npm ci --prefix desktop` when missing or of another family.
+/// installing it from crates.io with `cargo install` when missing or of another family.
 ///
-/// npm rather than `cargo install tauri-cli`: the npm package holds a prebuilt binary (a
-/// 27 s install here), while compiling the CLI's ~700 crates takes many minutes on two cores.
+/// Compiled from source rather than taken from npm's `@tauri-apps/cli`, which ships a prebuilt
+/// binary: nothing here downloads binaries. It is a one-time cost per machine (several minutes
+/// on two cores); later runs find it installed.
 pub fn ensure_tauri_cli() -> Result<()> {
     let lock = fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
     let tauri = locked_version(&lock, "tauri").context("Cargo.lock has no tauri")?;
     let family = minor_family(&tauri).with_context(|| format!("tauri version {tauri:?}"))?;
     let installed = || {
-        let out = cmd::probe(&mut cmd::new(TAURI_CLI, &["--version"]))?;
+        let out = cmd::probe(&mut cmd::new(TAURI_CLI, &["tauri", "--version"]))?;
         tool_version(&out).map(str::to_string)
     };
     match installed() {
         Some(v) if minor_family(&v).as_deref() == Some(family.as_str()) => {
-            println!("tauri-cli {v} (npm): installed, matches tauri {tauri}");
+            println!("tauri-cli {v}: installed, matches tauri {tauri}");
             return Ok(());
         }
-        Some(v) => println!("tauri-cli {v} (npm) installed, tauri {tauri} wants {family}.x"),
-        None => println!("tauri-cli (npm): not installed, tauri {tauri} wants {family}.x"),
+        Some(v) => println!("tauri-cli {v} installed, tauri {tauri} wants {family}.x"),
+        None => println!("tauri-cli: not installed, tauri {tauri} wants {family}.x"),
     }
+    let version = format!("~{family}");
     cmd::run(&mut cmd::new(
-        "npm",
-        &["ci", "--prefix", "desktop", "--no-audit", "--no-fund"],
+        "cargo",
+        &["install", "tauri-cli", "--version", &version, "--locked"],
     ))?;
     match installed() {
         Some(v) if minor_family(&v).as_deref() == Some(family.as_str()) => Ok(()),
-        other => bail!(
-            "desktop/package.json pins tauri-cli {other:?}, but Cargo.lock has tauri {tauri}: \
-             set `@tauri-apps/cli` to {family}.x there and run `npm install --prefix desktop`"
-        ),
+        other => bail!("cargo installed tauri-cli {other:?}, but Cargo.lock has tauri {tauri}"),
     }
 }
 
