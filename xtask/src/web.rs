@@ -140,8 +140,9 @@ fn print_size(wasm: &Path) -> Result<()> {
 
 /// The most the simulator's wasm may weigh before compression. The page runs
 /// the whole connection core (HTTP/1.1 framing both ways included): about
-/// 265 KiB, 113 KiB gzipped, late 2026.
-const WASM_BUDGET: u64 = 300 * 1024;
+/// 265 KiB, 113 KiB gzipped, in November 2026; 307 KiB, 132 KiB gzipped, with
+/// the PAC file (its script and rules) in December 2026.
+const WASM_BUDGET: u64 = 320 * 1024;
 
 /// `12345 bytes (12.1 KiB)`.
 fn size(bytes: u64) -> String {
