@@ -603,8 +603,8 @@ impl Connection {
         }
     }
 
-    /// Writes Burrow's own response and closes.
-    fn refuse(&mut self, response: Response, reason: CloseReason) {
+    /// Records, logs and sends one of Burrow's own responses.
+    fn answer(&mut self, response: Response) {
         self.record_answer(&response);
         self.emit(Event::Responded {
             status: response.status,
@@ -613,6 +613,11 @@ impl Connection {
             after: response.after,
         });
         self.send_client(response.bytes);
+    }
+
+    /// Writes Burrow's own response and closes.
+    fn refuse(&mut self, response: Response, reason: CloseReason) {
+        self.answer(response);
         self.close(reason);
     }
 

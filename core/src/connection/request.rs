@@ -113,14 +113,7 @@ impl Connection {
             wanted,
             keep_alive,
         );
-        self.record_answer(&response);
-        self.emit(Event::Responded {
-            status: response.status,
-            error: response.error,
-            rule: response.rule.id.to_string(),
-            after: response.after,
-        });
-        self.send_client(response.bytes);
+        self.answer(response);
         self.answered += 1;
         if keep_alive {
             self.phase = Phase::Head(HeadState::new(self.now));
@@ -320,14 +313,7 @@ impl Connection {
                     return self.close(CloseReason::Error);
                 };
                 let response = reject::established(version, addr);
-                self.record_answer(&response);
-                self.emit(Event::Responded {
-                    status: response.status,
-                    error: response.error,
-                    rule: response.rule.id.to_string(),
-                    after: response.after,
-                });
-                self.send_client(response.bytes);
+                self.answer(response);
                 self.answered += 1;
                 // The upstream belongs to the tunnel now, not to reuse.
                 self.upstream = None;
