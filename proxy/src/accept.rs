@@ -73,6 +73,7 @@ pub(crate) async fn serve(
         cut: CancellationToken::new(),
         pool: Default::default(),
         relay_pool: crate::relay::Pool::for_tunnels(),
+        pipes: crate::relay::Pipes::default(),
     });
     let listen_addr = listener.local_addr().unwrap_or(engine.settings.listen);
     let mut near = Neighbourhood {

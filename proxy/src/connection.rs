@@ -59,6 +59,9 @@ pub(crate) struct Ctx {
     /// Larger buffers for tunnels, lent to a direction only while it moves
     /// bytes (see [`Pool::for_tunnels`]).
     pub relay_pool: Pool,
+    /// Pipes for tunnels between two TCP sockets on Linux, lent like the
+    /// relay's buffers (see [`relay::Pipes`]).
+    pub pipes: relay::Pipes,
 }
 
 /// Serves one accepted client connection to the end; `conn` is the core's
@@ -335,7 +338,7 @@ impl Driver {
         let cut = self.ctx.cut.clone();
         relay::relay(
             &mut self.client,
-            &mut upstream,
+            &mut *upstream,
             &early,
             relay::Link {
                 conn: &mut self.conn,
@@ -343,6 +346,7 @@ impl Driver {
                 emitter: &self.emitter,
                 cut: &cut,
                 pool: &self.ctx.relay_pool,
+                pipes: &self.ctx.pipes,
             },
         )
         .await;

@@ -4,6 +4,7 @@
 //! The traits only report what the network did; the core keeps the
 //! deadlines around them and turns every outcome into an answer.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -18,9 +19,17 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Any bidirectional byte stream: a `TcpStream` in production; tests may
 /// return a loopback stream or an in-memory duplex.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The stream as its concrete type, so a tunnel between two TCP sockets
+    /// can splice (Linux) rather than copy.
+    fn as_any(&self) -> &dyn Any;
+}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// A boxed [`Stream`], as returned by a [`Connector`].
 pub type BoxStream = Box<dyn Stream>;

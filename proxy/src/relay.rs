@@ -10,6 +10,12 @@
 //! direction keeps its buffer; the pool's lock is taken when a direction
 //! wakes and when it drains): counts go up and a flag is set; a timer armed
 //! at most every [`TRAFFIC_EVERY`] hands the counts to the core.
+//!
+//! On Linux, when both legs are TCP sockets, a direction moves its bytes
+//! through a lent pipe with `splice(2)` instead of a buffer (see [`pipe`]);
+//! only bytes the core must see (the client's first bytes, while it looks
+//! for the TLS ClientHello) and bytes sent before the tunnel opened are
+//! copied.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -20,16 +26,43 @@ use std::time::Duration;
 use burrow_core::connection::{Side, Stop, TunnelEnd, TRAFFIC_EVERY};
 use burrow_core::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::deadline_of;
 use crate::events::Emitter;
-use crate::net::is_reset;
+use crate::net::{is_reset, Stream};
+use pipe::PipeLease;
+pub(crate) use pipe::Pipes;
 use pool::Lease;
 pub(crate) use pool::Pool;
 
+#[cfg(target_os = "linux")]
+mod pipe;
+#[cfg(not(target_os = "linux"))]
+#[path = "relay/no_pipe.rs"]
+mod pipe;
 pub(crate) mod pool;
+
+/// One leg of a tunnel: a byte stream, and the TCP socket under it when
+/// there is one, so bytes can be spliced between two such legs.
+pub(crate) trait Leg: AsyncRead + AsyncWrite + Unpin {
+    /// The TCP socket this leg is, if it is one.
+    fn tcp(&self) -> Option<&TcpStream>;
+}
+
+impl Leg for TcpStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl Leg for dyn Stream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        self.as_any().downcast_ref()
+    }
+}
 
 /// The core's side of a tunnel, as the pump reports to it.
 pub(crate) struct Link<'a> {
@@ -44,6 +77,8 @@ pub(crate) struct Link<'a> {
     /// Where both directions take their buffers from (the engine's
     /// tunnel pool, [`Pool::for_tunnels`]).
     pub pool: &'a Pool,
+    /// Where both directions take their pipes from, when they splice.
+    pub pipes: &'a Pipes,
 }
 
 impl Link<'_> {
@@ -63,13 +98,14 @@ impl Link<'_> {
 /// sent right after the CONNECT head) goes upstream before anything else.
 pub(crate) async fn relay<C, U>(client: &mut C, upstream: &mut U, early: &[u8], mut link: Link<'_>)
 where
-    C: AsyncRead + AsyncWrite + Unpin + ?Sized,
-    U: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    C: Leg + ?Sized,
+    U: Leg + ?Sized,
 {
     let mut counts = Counts::default();
-    let pool = link.pool;
-    let mut up = Half::new(early, pool);
-    let mut down = Half::new(&[], pool);
+    let (pool, pipes) = (link.pool, link.pipes);
+    let splice = client.tcp().is_some() && upstream.tcp().is_some();
+    let mut up = Half::new(early, pool, pipes, splice);
+    let mut down = Half::new(&[], pool, pipes, splice);
     let mut first_fin = None;
     let mut idle = pin!(tokio::time::sleep_until(deadline_of(link.start, link.conn)));
     // Reports counts that arrived since the last report, at most every
@@ -181,12 +217,13 @@ impl Counts {
         link.flush();
     }
 
-    fn wrote(&mut self, side: Side, bytes: &[u8], link: &mut Link<'_>) {
+    /// `n` bytes from `side` were written to the other side.
+    fn moved(&mut self, side: Side, n: usize, link: &mut Link<'_>) {
         let i = side as usize;
         if side == Side::Client {
-            self.up += bytes.len() as u64;
+            self.up += n as u64;
         } else {
-            self.down += bytes.len() as u64;
+            self.down += n as u64;
         }
         self.unreported = true;
         if !self.first[i] {
@@ -195,6 +232,12 @@ impl Counts {
             link.conn.handle_tunnel_first_byte(now, side);
             link.flush();
         }
+    }
+
+    /// `bytes` from `side` were written to the other side; the core may
+    /// want to look at them.
+    fn wrote(&mut self, side: Side, bytes: &[u8], link: &mut Link<'_>) {
+        self.moved(side, bytes.len(), link);
         if side == Side::Client && link.conn.tunnel_peeking() {
             let now = link.now();
             link.conn.handle_tunnel_peek(now, bytes);
@@ -203,15 +246,31 @@ impl Counts {
     }
 }
 
-/// One direction: read into a lent buffer, write it all out, repeat; give
-/// the buffer back when the socket has nothing more; on EOF shut the other
-/// side's write half down and stop.
+/// A read at least this large switches its direction to splicing (when
+/// both legs are TCP sockets on Linux); a smaller one switches it back to
+/// copying. Measured on loopback: splicing halved the CPU per GiB of a bulk
+/// transfer (655 → 315 ms) but cost a quarter more per 64-byte ping-pong
+/// (46 → 57 µs).
+const SPLICE_FROM: usize = 16 * 1024;
+
+/// One direction: read into a lent buffer (or pipe), write it all out,
+/// repeat; give the buffer back when the socket has nothing more; on EOF
+/// shut the other side's write half down and stop.
 struct Half<'e, 'p> {
     /// Bytes the client sent before the tunnel opened, written first.
     early: &'e [u8],
     pool: &'p Pool,
+    pipes: &'p Pipes,
+    /// Both legs are TCP sockets: bytes the core need not see may be spliced.
+    splice: bool,
+    /// The last read was large ([`SPLICE_FROM`] or more), so the next one
+    /// is spliced; small reads (keystrokes, pings, short TLS records) are
+    /// copied, which costs fewer system calls than a pipe in between.
+    bulk: bool,
     /// Held only while bytes are being moved.
     buf: Option<Lease<'p>>,
+    /// Held only while bytes are being spliced.
+    pipe: Option<PipeLease<'p>>,
     /// The held buffer's bytes `pos..cap` are still to be written.
     pos: usize,
     cap: usize,
@@ -221,11 +280,15 @@ struct Half<'e, 'p> {
 }
 
 impl<'e, 'p> Half<'e, 'p> {
-    fn new(early: &'e [u8], pool: &'p Pool) -> Self {
+    fn new(early: &'e [u8], pool: &'p Pool, pipes: &'p Pipes, splice: bool) -> Self {
         Half {
             early,
             pool,
+            pipes,
+            splice,
+            bulk: false,
             buf: None,
+            pipe: None,
             pos: 0,
             cap: 0,
             eof: false,
@@ -245,8 +308,8 @@ impl<'e, 'p> Half<'e, 'p> {
         link: &mut Link<'_>,
     ) -> Poll<Result<(), Fail>>
     where
-        R: AsyncRead + ?Sized,
-        W: AsyncWrite + ?Sized,
+        R: Leg + ?Sized,
+        W: Leg + ?Sized,
     {
         loop {
             while !self.early.is_empty() {
@@ -273,6 +336,17 @@ impl<'e, 'p> Half<'e, 'p> {
                     self.unflushed = true;
                 }
             }
+            if let Some(pipe) = &mut self.pipe {
+                while pipe.held() > 0 {
+                    let Some(to) = w.as_ref().get_ref().tcp() else {
+                        return Poll::Ready(Err(Fail::Write(io::ErrorKind::Unsupported.into())));
+                    };
+                    match ready!(pipe::poll_drain(cx, to, pipe)) {
+                        Ok(n) => counts.moved(from, n, link),
+                        Err(e) => return Poll::Ready(Err(Fail::Write(e))),
+                    }
+                }
+            }
             if self.eof {
                 if let Err(e) = ready!(w.as_mut().poll_flush(cx)) {
                     return Poll::Ready(Err(Fail::Write(e)));
@@ -281,6 +355,19 @@ impl<'e, 'p> Half<'e, 'p> {
                 let _ = ready!(w.as_mut().poll_shutdown(cx));
                 self.done = true;
                 return Poll::Ready(Ok(()));
+            }
+            if self.splice && self.bulk && !(from == Side::Client && link.conn.tunnel_peeking()) {
+                if let Some(source) = r.as_ref().get_ref().tcp() {
+                    match self.poll_splice_in(cx, source) {
+                        Splice::Moved(n) => {
+                            self.bulk = n >= SPLICE_FROM;
+                            continue;
+                        }
+                        Splice::Drained => return self.wait(cx, w),
+                        Splice::Failed(e) => return Poll::Ready(Err(Fail::Read(e))),
+                        Splice::NoPipe => {}
+                    }
+                }
             }
             // Lent for this read; see `pool::read` for why not after a readiness probe.
             let pool = self.pool;
@@ -294,6 +381,7 @@ impl<'e, 'p> Half<'e, 'p> {
                         self.buf = None;
                     }
                     (self.pos, self.cap) = (0, n);
+                    self.bulk = n >= SPLICE_FROM;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Fail::Read(e))),
                 Poll::Pending => {
@@ -301,6 +389,40 @@ impl<'e, 'p> Half<'e, 'p> {
                     self.buf = None;
                     return self.wait(cx, w);
                 }
+            }
+        }
+    }
+
+    /// Reads what `source` has into a lent pipe. The pipe is taken only once
+    /// the socket is readable, and given back (empty) when it has nothing more.
+    fn poll_splice_in(&mut self, cx: &mut Context<'_>, source: &TcpStream) -> Splice {
+        // Bytes copied earlier (the client's first ones) have all been written.
+        self.buf = None;
+        if self.pipe.is_none() {
+            match source.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Splice::Failed(e),
+                Poll::Pending => return Splice::Drained,
+            }
+            match self.pipes.take() {
+                Some(pipe) => self.pipe = Some(pipe),
+                None => return Splice::NoPipe,
+            }
+        }
+        let Some(pipe) = &mut self.pipe else {
+            return Splice::NoPipe;
+        };
+        match pipe::poll_fill(cx, source, pipe) {
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.pipe = None;
+                Splice::Moved(0)
+            }
+            Poll::Ready(Ok(n)) => Splice::Moved(n),
+            Poll::Ready(Err(e)) => Splice::Failed(e),
+            Poll::Pending => {
+                self.pipe = None;
+                Splice::Drained
             }
         }
     }
@@ -318,6 +440,18 @@ impl<'e, 'p> Half<'e, 'p> {
         }
         Poll::Pending
     }
+}
+
+/// What one splice read did.
+enum Splice {
+    /// This many bytes are in the pipe; 0: the source ended.
+    Moved(usize),
+    /// Nothing to read now; the waker is registered and no pipe is held.
+    Drained,
+    /// The source failed.
+    Failed(io::Error),
+    /// No pipe could be had: copy this read instead.
+    NoPipe,
 }
 
 #[cfg(test)]

@@ -79,11 +79,19 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A loopback port with nothing listening on it: bound, noted, released.
+/// A loopback port with nothing listening on it, for the rest of the test
+/// process: a socket is bound to it and kept, never listening, so connects
+/// are refused. A port merely bound and released could be handed to a
+/// listener of a test running alongside (or to an outgoing connection's
+/// source port), which then answers, or never does, in its place.
 pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = listener.local_addr().expect("bound address").port();
-    drop(listener);
+    static HELD: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().expect("bound address").port();
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(socket);
     port
 }
 

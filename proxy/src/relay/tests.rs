@@ -20,6 +20,7 @@ struct Setup {
     cut: CancellationToken,
     start: Instant,
     pool: Arc<Pool>,
+    pipes: Arc<Pipes>,
 }
 
 /// A connection whose CONNECT to `target` was answered 200, idling out after `idle` seconds.
@@ -50,6 +51,13 @@ fn setup(target: &str, idle: f64) -> Setup {
         cut: CancellationToken::new(),
         start: Instant::now(),
         pool: Arc::new(Pool::default()),
+        pipes: Arc::default(),
+    }
+}
+
+impl Leg for DuplexStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        None
     }
 }
 
@@ -60,6 +68,7 @@ fn link(s: &mut Setup) -> Link<'_> {
         emitter: &s.emitter,
         cut: &s.cut,
         pool: &s.pool,
+        pipes: &s.pipes,
     }
 }
 
@@ -352,4 +361,113 @@ async fn early_data_needs_no_buffer_and_goes_first() {
     };
     tokio::join!(relay(&mut pc, &mut pu, b"EARLY", link(&mut s)), apps);
     assert_eq!(pool.lent(), 0);
+}
+
+/// The same pump between real TCP sockets, where Linux splices bulk bytes.
+#[cfg(target_os = "linux")]
+mod over_tcp {
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    /// (client app end, proxy's client end, proxy's upstream end, server app end)
+    async fn sockets() -> (TcpStream, TcpStream, TcpStream, TcpStream) {
+        let (client, proxy_client) = pair().await;
+        let (proxy_upstream, server) = pair().await;
+        (client, proxy_client, proxy_upstream, server)
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    #[tokio::test]
+    async fn bulk_bytes_are_spliced_both_ways_and_the_core_still_sees_the_hello() {
+        let mut s = setup("example.com:443", 60.0);
+        let (mut client, mut pc, mut pu, mut server) = sockets().await;
+        let hello = tls::client_hello(Some("example.com"));
+        let (first, rest) = hello.split_at(10);
+        let up = pattern(4 << 20, 1);
+        let down = pattern(3 << 20, 2);
+        let apps = async {
+            let to_server = async {
+                client.write_all(rest).await.unwrap();
+                client.write_all(&up).await.unwrap();
+                client.shutdown().await.unwrap();
+                let mut back = Vec::new();
+                client.read_to_end(&mut back).await.unwrap();
+                assert!(back == down, "downstream bytes differ");
+            };
+            let from_client = async {
+                let mut got = Vec::new();
+                server.read_to_end(&mut got).await.unwrap();
+                assert!(got[..hello.len()] == hello[..], "hello differs");
+                assert!(got[hello.len()..] == up[..], "upstream bytes differ");
+                // The client has finished sending; the answer still flows back.
+                server.write_all(&down).await.unwrap();
+                server.shutdown().await.unwrap();
+            };
+            tokio::join!(to_server, from_client);
+        };
+        tokio::join!(relay(&mut pc, &mut pu, first, link(&mut s)), apps);
+        assert!(s.pipes.kept() >= 1, "no pipe was used");
+        assert_eq!((s.pipes.lent(), s.pool.lent()), (0, 0));
+        let evs = events(&mut s.rx);
+        assert_eq!(closed(&evs), Some(CloseReason::ClientFin));
+        let sent = (hello.len() + up.len()) as u64;
+        assert_eq!(last_traffic(&evs), Some((sent, down.len() as u64)));
+        assert!(evs.iter().any(|e| matches!(
+            e,
+            Event::Tls {
+                check: SniCheck::Match,
+                ..
+            }
+        )));
+    }
+
+    #[tokio::test]
+    async fn small_messages_are_copied_and_an_idle_tunnel_holds_no_pipe() {
+        let mut s = setup("example.com:443", 60.0);
+        let (mut client, mut pc, mut pu, mut server) = sockets().await;
+        let pipes = s.pipes.clone();
+        let apps = async {
+            let mut got = [0; 64];
+            for i in 0..100u8 {
+                client.write_all(&[i; 64]).await.unwrap();
+                server.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, [i; 64]);
+                server.write_all(&got).await.unwrap();
+                client.read_exact(&mut got).await.unwrap();
+            }
+            assert_eq!(
+                (pipes.lent(), pipes.kept()),
+                (0, 0),
+                "small reads splice nothing"
+            );
+            // A bulk burst, then silence: the pipe goes back.
+            let burst = pattern(1 << 20, 3);
+            let mut echoed = vec![0; burst.len()];
+            let (w, r) = tokio::join!(client.write_all(&burst), server.read_exact(&mut echoed));
+            w.unwrap();
+            r.unwrap();
+            assert!(echoed == burst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(pipes.lent(), 0, "idle after a burst");
+            assert!(pipes.kept() >= 1, "the burst was spliced");
+            client.shutdown().await.unwrap();
+            server.shutdown().await.unwrap();
+        };
+        tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+        assert_eq!(
+            last_traffic(&events(&mut s.rx)),
+            Some((100 * 64 + (1 << 20), 100 * 64))
+        );
+    }
 }

@@ -11,9 +11,8 @@ use burrow_core::log::{CloseReason, Event};
 use burrow_proxy::{Engine, StartError};
 use burrow_tests::events::Events;
 use burrow_tests::net::NoDns;
-use burrow_tests::{
-    closed_port, latin1, settings, start, wait_until, Client, Echo, Proxy, TIMEOUT,
-};
+use burrow_tests::webdriver::free_port;
+use burrow_tests::{latin1, settings, start, wait_until, Client, Echo, Proxy, TIMEOUT};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
@@ -57,7 +56,7 @@ async fn start_and_stop_twenty_times_on_port_zero() {
 async fn start_and_stop_twenty_times_on_one_fixed_port() {
     let origin = Echo::start().await;
     let mut s = settings();
-    s.listen = SocketAddr::from(([127, 0, 0, 1], closed_port()));
+    s.listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     s.timeouts.shutdown_grace = 0.05;
     let engine = Engine::new(s.clone()).with_resolver(Arc::new(NoDns));
     for round in 0..20 {
