@@ -11,11 +11,11 @@
 //! wakes and when it drains): counts go up and a flag is set; a timer armed
 //! at most every [`TRAFFIC_EVERY`] hands the counts to the core.
 //!
-//! On Linux, when both legs are TCP sockets, a direction moves its bytes
-//! through a lent pipe with `splice(2)` instead of a buffer (see [`pipe`]);
-//! only bytes the core must see (the client's first bytes, while it looks
-//! for the TLS ClientHello) and bytes sent before the tunnel opened are
-//! copied.
+//! On Linux, when both legs are TCP sockets, a direction whose last read was
+//! bulk ([`SPLICE_FROM`] or more) moves its next bytes through a lent pipe
+//! with `splice(2)` instead of a buffer (see [`pipe`]); small reads, the
+//! bytes the core must see (the client's first bytes, while it looks for the
+//! TLS ClientHello) and bytes sent before the tunnel opened are copied.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -34,7 +34,7 @@ use crate::connection::deadline_of;
 use crate::events::Emitter;
 use crate::net::{is_reset, Stream};
 use pipe::PipeLease;
-pub(crate) use pipe::Pipes;
+pub(crate) use pipe::{Pipes, DESCRIPTORS as PIPE_DESCRIPTORS};
 use pool::Lease;
 pub(crate) use pool::Pool;
 

@@ -7,6 +7,9 @@ use std::task::{Context, Poll};
 
 use tokio::net::TcpStream;
 
+/// Descriptors pipes may hold: none here.
+pub(crate) const DESCRIPTORS: u64 = 0;
+
 /// Never lends a pipe.
 #[derive(Default)]
 pub(crate) struct Pipes;

@@ -10,9 +10,11 @@
 //! its socket is readable and gives it back when a read finds nothing (the
 //! pipe is empty then), so an idle tunnel holds none and the descriptors
 //! they cost (two per pipe) grow with the tunnels moving bytes, not with
-//! those open. Bounds: at most one pipe per direction moving bytes, and at
-//! most [`KEEP`] free pipes kept; when no pipe can be made (descriptors
-//! exhausted) the direction copies through a buffer instead.
+//! those open. Bounds: at most one pipe per direction moving bytes and
+//! [`MAX_LENT`] in all, and at most [`KEEP`] free pipes kept; past the bound,
+//! or when no pipe can be made, the direction copies through a buffer
+//! instead. The descriptors this can take ([`DESCRIPTORS`]) are kept out of
+//! what `max_connections` may use, so pipes never starve accepts or connects.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -26,6 +28,13 @@ use tokio::net::TcpStream;
 /// Free pipes kept for reuse: like the relay's buffers, enough for the
 /// directions moving bytes at one moment on a few cores.
 pub(crate) const KEEP: usize = 16;
+
+/// Most pipes lent at once: bulk transfers in flight at the same moment,
+/// far more than one person's browsing keeps busy.
+pub(crate) const MAX_LENT: usize = 64;
+
+/// Descriptors the pipes may hold at most, lent and kept (two per pipe).
+pub(crate) const DESCRIPTORS: u64 = 2 * (MAX_LENT + KEEP) as u64;
 
 /// Each pipe's capacity, and the most bytes one `splice` moves. Measured on
 /// loopback against the default 64 KiB: 430 → 310 ms of CPU per GiB relayed;
@@ -66,18 +75,26 @@ impl Pipes {
     /// An empty pipe, reused when one is free; `None` when none can be made
     /// (the caller copies instead).
     pub(crate) fn take(&self) -> Option<PipeLease<'_>> {
+        let below_bound = |n: usize| (n < MAX_LENT).then_some(n + 1);
+        if self
+            .lent
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, below_bound)
+            .is_err()
+        {
+            return None;
+        }
         let reused = self.free_list().pop();
         let pipe = match reused {
             Some(pipe) => pipe,
             None => match Pipe::new() {
                 Ok(pipe) => pipe,
                 Err(e) => {
+                    self.lent.fetch_sub(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "no pipe for splice; copying instead");
                     return None;
                 }
             },
         };
-        self.lent.fetch_add(1, Ordering::Relaxed);
         Some(PipeLease {
             pipe: Some(pipe),
             held: 0,
@@ -261,6 +278,17 @@ mod tests {
         assert_eq!(moved, sent.len());
         assert!(reader.await.unwrap() == sent);
         assert_eq!(pipes.kept(), 1);
+    }
+
+    #[test]
+    fn no_more_than_max_lent_pipes_are_out_at_once() {
+        let pipes = Pipes::default();
+        let lent: Vec<_> = (0..MAX_LENT).map(|_| pipes.take().unwrap()).collect();
+        assert!(pipes.take().is_none());
+        assert_eq!(pipes.lent(), MAX_LENT);
+        drop(lent);
+        assert_eq!((pipes.lent(), pipes.kept()), (0, KEEP));
+        assert!(pipes.take().is_some());
     }
 
     #[tokio::test]
