@@ -1,10 +1,21 @@
 //! Feeding the access log from the engine's event channel, and making up
 //! for events the channel dropped because the log fell behind.
 
+use std::time::Duration;
+
 use burrow_core::log::LogEvent;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::{AccessLog, Suspects};
+
+/// How long the pump lets events gather once it is busy. Woken for every
+/// event, it cost about 60 µs of CPU per CONNECT handshake (each wake of its
+/// task also wakes an idle runtime worker to steal it): a quarter of the
+/// engine's handshake cost. Waiting a tick while busy, it wakes at most 100
+/// times a second under load, still at once for the first event after a
+/// quiet spell, and never while idle. 10 ms of events at 5,000 handshakes a
+/// second (about 400) fit well in the engine's event channel.
+const TICK: Duration = Duration::from_millis(10);
 
 /// What a [`pump`] saw go wrong, for the report at exit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,7 +36,8 @@ struct Reconciling {
 }
 
 /// Feeds every event from `rx` into `log` and passes each finished
-/// connection's line to `out`, until the channel closes.
+/// connection's line to `out`, until the channel closes. While events keep
+/// coming it reads them a [`TICK`] at a time.
 ///
 /// When the channel reports lost events, `open_ids` (the engine's
 /// `Running::open_connections`) says which connections are still open;
@@ -41,8 +53,22 @@ pub async fn pump(
 ) -> Pumped {
     let mut pumped = Pumped::default();
     let mut reconciling: Option<Reconciling> = None;
+    // Events were read since the last tick.
+    let mut busy = false;
     loop {
-        match rx.recv().await {
+        let next = match rx.try_recv() {
+            Ok(event) => Ok(event),
+            Err(TryRecvError::Empty) if busy => {
+                busy = false;
+                tokio::time::sleep(TICK).await;
+                continue;
+            }
+            Err(TryRecvError::Empty) => rx.recv().await,
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        };
+        busy = true;
+        match next {
             Ok(event) => {
                 if let Some(line) = log.apply(&event) {
                     out(line);
