@@ -470,4 +470,39 @@ mod over_tcp {
             Some((100 * 64 + (1 << 20), 100 * 64))
         );
     }
+
+    #[tokio::test]
+    async fn a_server_reset_mid_bulk_transfer_ends_the_tunnel() {
+        let mut s = setup("example.com:443", 60.0);
+        let (mut client, mut pc, mut pu, mut server) = sockets().await;
+        let sender = tokio::spawn(async move {
+            let chunk = pattern(1 << 20, 4);
+            for _ in 0..64 {
+                if client.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            client
+        });
+        let apps = async {
+            let mut got = vec![0; 1 << 20];
+            server.read_exact(&mut got).await.unwrap();
+            // Closing with unread bytes sends a reset, mid-splice.
+            drop(server);
+        };
+        tokio::join!(relay(&mut pc, &mut pu, b"", link(&mut s)), apps);
+        drop(pc);
+        drop(sender.await.unwrap());
+        let evs = events(&mut s.rx);
+        assert!(
+            matches!(
+                closed(&evs),
+                Some(CloseReason::ServerReset | CloseReason::Error)
+            ),
+            "{evs:?}"
+        );
+        let up = last_traffic(&evs).map_or(0, |t| t.0);
+        assert!(up >= 1 << 20, "{up} bytes counted");
+        assert_eq!((s.pipes.lent(), s.pool.lent()), (0, 0));
+    }
 }
