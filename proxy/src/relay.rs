@@ -369,7 +369,21 @@ impl<'e, 'p> Half<'e, 'p> {
                     }
                 }
             }
-            // Lent for this read; see `pool::read` for why not after a readiness probe.
+            // A TCP socket says without a system call whether it has bytes
+            // (tokio's readiness flag), so a direction with nothing to read
+            // does not take and give back a buffer each time the tunnel's
+            // task wakes for the other one.
+            if self.buf.is_none() {
+                if let Some(source) = r.as_ref().get_ref().tcp() {
+                    match source.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(Fail::Read(e))),
+                        Poll::Pending => return self.wait(cx, w),
+                    }
+                }
+            }
+            // Lent for this read; see `pool::read` for why not after a
+            // zero-length read as a probe.
             let pool = self.pool;
             let buf = self.buf.get_or_insert_with(|| pool.take());
             let mut rb = ReadBuf::new(buf);
