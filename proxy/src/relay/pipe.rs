@@ -227,7 +227,7 @@ fn splice(src: RawFd, dst: RawFd, len: usize) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::future::poll_fn;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -235,7 +235,8 @@ mod tests {
 
     use super::*;
 
-    async fn pair() -> (TcpStream, TcpStream) {
+    /// Two ends of one loopback TCP connection.
+    pub(crate) async fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());

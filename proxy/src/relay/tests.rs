@@ -366,16 +366,10 @@ async fn early_data_needs_no_buffer_and_goes_first() {
 /// The same pump between real TCP sockets, where Linux splices bulk bytes.
 #[cfg(target_os = "linux")]
 mod over_tcp {
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
+    use super::super::pipe::tests::pair;
     use super::*;
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (a.unwrap(), b.unwrap().0)
-    }
 
     /// (client app end, proxy's client end, proxy's upstream end, server app end)
     async fn sockets() -> (TcpStream, TcpStream, TcpStream, TcpStream) {
