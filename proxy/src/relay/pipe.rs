@@ -187,6 +187,11 @@ pub(crate) fn poll_fill(
 
 /// Moves bytes from the pipe to `to`: at least one, at most what it holds.
 /// Pending (with the waker registered) while `to`'s send buffer is full.
+///
+/// `splice` has no `MSG_NOSIGNAL`: into a socket whose peer is gone it
+/// raises `SIGPIPE` as well as failing with `EPIPE`. Rust programs ignore
+/// `SIGPIPE` (the standard library sets it to `SIG_IGN` before `main`), as
+/// do the `burrow` binary and the desktop app, so only the error is seen.
 pub(crate) fn poll_drain(
     cx: &mut Context<'_>,
     to: &TcpStream,
