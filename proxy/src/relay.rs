@@ -369,6 +369,10 @@ impl<'e, 'p> Half<'e, 'p> {
                     }
                 }
             }
+            // Copying from here: a pipe kept from a bulk read (empty now,
+            // its bytes were written above) goes back, or an idle tunnel
+            // would hold it.
+            self.pipe = None;
             // A TCP socket says without a system call whether it has bytes
             // (tokio's readiness flag), so a direction with nothing to read
             // does not take and give back a buffer each time the tunnel's
