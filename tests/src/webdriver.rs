@@ -237,15 +237,65 @@ impl Session {
         v == json!(true)
     }
 
-    /// Polls `done` until it holds; fails the test after the driver's wait.
+    /// Polls `done` until it holds; fails the test after the driver's wait,
+    /// with a screenshot of what the page showed then.
     pub fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
         let start = Instant::now();
         while !done() {
-            assert!(
-                start.elapsed() < self.timing.wait,
-                "timed out waiting for {what}"
-            );
+            if start.elapsed() >= self.timing.wait {
+                let shot = self.failure_screenshot(what);
+                panic!("timed out waiting for {what} (the page then: {shot})");
+            }
             thread::sleep(self.timing.poll);
+        }
+    }
+
+    /// Clicks `css` until `done` holds, at most three times, each followed by
+    /// a third of the driver's wait. A click is dispatched at the element's
+    /// position, so one that lands while the page lays that element out
+    /// again can miss (seen once with a log row, on a cold CI run); every
+    /// other click goes through [`Session::click`].
+    pub fn click_until(&self, css: &str, what: &str, mut done: impl FnMut() -> bool) {
+        const TRIES: u32 = 3;
+        for attempt in 1..=TRIES {
+            self.click(css);
+            let start = Instant::now();
+            while start.elapsed() < self.timing.wait / TRIES {
+                if done() {
+                    if attempt > 1 {
+                        println!("{what}: took {attempt} clicks on {css}");
+                    }
+                    return;
+                }
+                thread::sleep(self.timing.poll);
+            }
+        }
+        let shot = self.failure_screenshot(what);
+        panic!("{TRIES} clicks on {css} did not bring {what} (the page then: {shot})");
+    }
+
+    /// Saves a screenshot under `target/screenshots/` for a failed wait;
+    /// says where, or why there is none.
+    fn failure_screenshot(&self, what: &str) -> String {
+        let name: String = what
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = target_dir().join("screenshots");
+        let path = dir.join(format!("failed-{name}.png"));
+        let shot = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| try_request(self.port, "GET", &self.path("/screenshot"), None))
+            .and_then(|v| {
+                let text = v.as_str().ok_or("no screenshot in the answer")?;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|png| std::fs::write(&path, png).map_err(|e| e.to_string()));
+        match shot {
+            Ok(()) => path.display().to_string(),
+            Err(e) => format!("no screenshot: {e}"),
         }
     }
 

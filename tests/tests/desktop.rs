@@ -67,7 +67,7 @@ fn one_app() -> MutexGuard<'static, ()> {
 fn desktop_app_end_to_end() {
     let _one = one_app();
     let bin = app_binary();
-    let driver = tauri_driver();
+    let driver = tauri_driver("end-to-end");
     let dir = TempDir::new("burrow-desktop-e2e");
     let port = free_port();
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -173,11 +173,14 @@ fn desktop_app_end_to_end() {
     });
 
     // The details pane of the closed tunnel, then the screenshot.
-    app.click(&format!(
-        "#rows .row[data-key=\"{}\"]",
-        row["key"].as_str().unwrap_or("")
-    ));
-    app.wait_until("the details pane", || app.visible("#details"));
+    app.click_until(
+        &format!(
+            "#rows .row[data-key=\"{}\"]",
+            row["key"].as_str().unwrap_or("")
+        ),
+        "the details pane",
+        || app.visible("#details"),
+    );
     assert!(app.text("#d-title").contains(&target));
     assert!(app.text("#d-timeline").contains("First byte ↓"));
     let fields = app.text("#d-fields");
@@ -403,13 +406,14 @@ fn open_in_simulator_replays_the_rows(app: &App, target: &str, other_key: &Value
     app.leave_frames();
 
     app.click(".tabs button[data-tab='log']");
-    app.click(&format!(
-        "#rows .row[data-key=\"{}\"]",
-        other_key.as_str().unwrap_or("")
-    ));
-    app.wait_until("the other row's details", || {
-        app.text("#d-title").contains("no-such-host.invalid")
-    });
+    app.click_until(
+        &format!(
+            "#rows .row[data-key=\"{}\"]",
+            other_key.as_str().unwrap_or("")
+        ),
+        "the other row's details",
+        || app.text("#d-title").contains("no-such-host.invalid"),
+    );
     app.click("#d-sim");
     app.enter_frame("#simulator");
     app.wait_until("the other request in the simulator", || {
@@ -474,7 +478,7 @@ return results;
 fn script_in_the_simulator_frame_cannot_reach_the_app() {
     let _one = one_app();
     let bin = app_binary();
-    let driver = tauri_driver();
+    let driver = tauri_driver("simulator-frame");
     let dir = TempDir::new("burrow-desktop-e2e-frame");
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
     let config = dir.path().join("settings.json");
@@ -651,7 +655,7 @@ impl Drop for AppProcess {
 
 /// tauri-driver on free loopback ports; stopped (by its PID) when dropped,
 /// which lets it stop the WebKitWebDriver it started.
-fn tauri_driver() -> Driver {
+fn tauri_driver(test: &str) -> Driver {
     let driver = which("tauri-driver").unwrap_or_else(|| {
         panic!("tauri-driver not found in PATH: install it with `cargo install tauri-driver --version ^2 --locked` (or `cargo xtask install`)")
     });
@@ -661,7 +665,8 @@ fn tauri_driver() -> Driver {
     );
     let (port, native) = (free_port(), free_port());
     // The driver's, WebKitWebDriver's and the app's output, for when something fails.
-    let log_path = target_dir().join("desktop-e2e.log");
+    // One file per test: they run side by side.
+    let log_path = target_dir().join(format!("desktop-e2e-{test}.log"));
     let log = std::fs::File::create(&log_path)
         .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
     println!(
