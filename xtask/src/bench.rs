@@ -33,19 +33,7 @@ pub fn run(args: &[String]) -> Result<()> {
     {
         step::run("bench: peers", install_peers)?;
     }
-    step::run("bench: build proxy", || {
-        cmd::run(&mut cmd::new(
-            "cargo",
-            &[
-                "build",
-                "--release",
-                "-p",
-                "burrow-proxy",
-                "--bin",
-                "burrow",
-            ],
-        ))
-    })?;
+    step::run("bench: build proxy", cmd::build_burrow_release)?;
     step::run("bench: build generator", || {
         cmd::run(&mut cmd::new(
             "cargo",

@@ -30,6 +30,22 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Builds the release `burrow` binary (`target/release/burrow`), which the
+/// bench, the soak run and the headless package all start from.
+pub fn build_burrow_release() -> Result<()> {
+    run(&mut new(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "burrow-proxy",
+            "--bin",
+            "burrow",
+        ],
+    ))
+}
+
 /// Runs the command quietly and returns its stdout, or `None` if it could not start or failed.
 ///
 /// For probes ("is this installed, which version?"), where failure is an answer, not an error.

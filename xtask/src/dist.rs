@@ -179,17 +179,7 @@ fn package_name(file: &str) -> Option<&str> {
 
 /// Stages `burrow` with its unit and docs and builds `burrow_<version>_<arch>.deb`.
 fn build_headless() -> Result<PathBuf> {
-    cmd::run(&mut cmd::new(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "burrow-proxy",
-            "--bin",
-            "burrow",
-        ],
-    ))?;
+    cmd::build_burrow_release()?;
     let lock = fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
     let version =
         install::locked_version(&lock, "burrow-proxy").context("Cargo.lock has no burrow-proxy")?;

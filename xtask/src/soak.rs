@@ -19,19 +19,7 @@ pub fn run(flags: &SoakFlags) -> Result<()> {
     if !Path::new(HARNESS).exists() {
         bail!("soak harness missing ({HARNESS})");
     }
-    step::run("soak: build proxy", || {
-        cmd::run(&mut cmd::new(
-            "cargo",
-            &[
-                "build",
-                "--release",
-                "-p",
-                "burrow-proxy",
-                "--bin",
-                "burrow",
-            ],
-        ))
-    })?;
+    step::run("soak: build proxy", cmd::build_burrow_release)?;
     step::run("soak: build harness", || {
         cmd::run(&mut cmd::new(
             "cargo",
