@@ -310,6 +310,25 @@ fn rows(store: &Mutex<LogStore>) -> Vec<Value> {
         .collect()
 }
 
+/// Holds the log locked while the event channel (4,096 events) overflows
+/// and its oldest events are lost. The first connection's `Accepted` is
+/// given time to reach the pump, which then holds it, waiting for the lock;
+/// its `Closed` is the oldest event queued, so it is among the lost.
+fn fall_behind(proxy: SocketAddr, store: &Mutex<LogStore>) {
+    let _busy = store.lock().unwrap();
+    let first = TcpStream::connect(proxy).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    drop(first);
+    for _ in 0..2_000 {
+        let mut s = TcpStream::connect(proxy).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        s.write_all(b"NOT HTTP\r\n\r\n").unwrap();
+        // Our FIN first, so the proxy's close does not linger for it.
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn records_whose_close_was_lost_are_closed_once_the_app_catches_up() {
     // Every connection comes from 127.0.0.1: caps far above the 2,000, so
@@ -326,32 +345,34 @@ async fn records_whose_close_was_lost_are_closed_once_the_app_catches_up() {
         store.lock().unwrap().len() == 1
     });
 
-    // The app falls behind: while the log is locked, the event channel
-    // (4,096 events) overflows and the oldest events are lost, among them
-    // the `Closed` of connections whose `Accepted` the pump already had.
-    {
-        let _busy = store.lock().unwrap();
-        for _ in 0..2_000 {
-            let mut s = TcpStream::connect(proxy).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-            s.write_all(b"NOT HTTP\r\n\r\n").unwrap();
-            // Our FIN first, so the proxy's close does not linger for it.
-            let _ = s.shutdown(std::net::Shutdown::Write);
-            let _ = s.read_to_end(&mut Vec::new());
-        }
-    }
-    wait_for("only the live connection to stay open", || {
+    // The app falls behind. A record is left open by the loss only when the
+    // pump took its `Accepted` before blocking on the locked log and its
+    // `Closed` was then lost; on a loaded machine the pump may not have run
+    // in time, so the lag is repeated (at most three times) until one was.
+    let mut unknown = Vec::new();
+    for attempt in 1..=3 {
+        let lost_before = store.lock().unwrap().totals().lost_events;
+        fall_behind(proxy, &store);
+        wait_for("only the live connection to stay open", || {
+            let rows = rows(&store);
+            store.lock().unwrap().totals().lost_events > lost_before
+                && rows.iter().filter(|r| r["close"].is_null()).count() == 1
+        });
         let rows = rows(&store);
-        store.lock().unwrap().totals().lost_events > 0
-            && rows.iter().filter(|r| r["close"].is_null()).count() == 1
-    });
-    let rows = rows(&store);
-    assert!(
-        rows[0]["close"].is_null(),
-        "the live connection is open: {}",
-        rows[0]
-    );
-    let unknown: Vec<&Value> = rows.iter().filter(|r| r["close"] == "unknown").collect();
+        assert!(
+            rows[0]["close"].is_null(),
+            "the live connection is open: {}",
+            rows[0]
+        );
+        unknown = rows
+            .into_iter()
+            .filter(|r| r["close"] == "unknown")
+            .collect();
+        if !unknown.is_empty() {
+            break;
+        }
+        eprintln!("attempt {attempt}: the pump had not taken the first `Accepted` in time");
+    }
     assert!(!unknown.is_empty(), "a record was closed by the reconcile");
     for r in unknown {
         assert_eq!(r["text"]["state"], "closed (events lost)", "{r}");
