@@ -42,26 +42,41 @@ pub struct LoginStatus {
 }
 
 /// The arguments the login launch gets: [`HIDDEN_ARG`], and the settings file the app was
-/// started with, so the login launch uses the same one. The plugin writes arguments into a
-/// desktop entry's `Exec=` line unquoted, so a file name that would need quoting there is
-/// left out (the login launch then uses the default settings file) rather than mangled.
+/// started with, made absolute (a login launch starts in another directory), so the login
+/// launch uses the same one. The plugin writes arguments into a desktop entry's `Exec=` line
+/// unquoted, so a file name that would need quoting there is left out (the login launch
+/// then uses the default settings file) rather than mangled.
 pub fn login_args(config: Option<&Path>) -> Vec<String> {
     let mut args = vec![HIDDEN_ARG.to_string()];
-    if let Some(file) = config.and_then(Path::to_str) {
-        let plain = !file.is_empty()
-            && file
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-+,@".contains(c));
-        if plain {
-            args.push(format!("--config={file}"));
-        } else {
+    let Some(config) = config else {
+        return args;
+    };
+    let file = match std::path::absolute(config) {
+        Ok(file) => file,
+        Err(e) => {
             eprintln!(
-                "burrow-desktop: the settings file name {file:?} cannot go into a login entry; \
+                "burrow-desktop: cannot make the settings file name {config:?} absolute ({e}); \
                  a login launch would use the default settings file"
             );
+            return args;
         }
+    };
+    match file.to_str().filter(|f| fits_exec_line(f)) {
+        Some(file) => args.push(format!("--config={file}")),
+        None => eprintln!(
+            "burrow-desktop: the settings file name {file:?} cannot go into a login entry; \
+             a login launch would use the default settings file"
+        ),
     }
     args
+}
+
+/// Whether `file` can stand unquoted in a desktop entry's `Exec=` line.
+fn fits_exec_line(file: &str) -> bool {
+    !file.is_empty()
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,@".contains(c))
 }
 
 /// The autostart plugin, registering the app as [`APP_NAME`] with `args`.
@@ -143,5 +158,17 @@ mod tests {
         ] {
             assert_eq!(login_args(Some(Path::new(file))), ["--hidden"], "{file:?}");
         }
+    }
+
+    #[test]
+    fn a_relative_settings_file_is_passed_as_an_absolute_one() {
+        let file = std::env::current_dir().unwrap().join("conf/settings.json");
+        let file = file.to_str().unwrap();
+        // The test's own directory decides whether the name fits an `Exec=` line.
+        let mut expected = vec!["--hidden".to_string()];
+        if fits_exec_line(file) {
+            expected.push(format!("--config={file}"));
+        }
+        assert_eq!(login_args(Some(Path::new("conf/settings.json"))), expected);
     }
 }
