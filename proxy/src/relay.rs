@@ -38,6 +38,7 @@ pub(crate) use pipe::{Pipes, DESCRIPTORS as PIPE_DESCRIPTORS};
 use pool::Lease;
 pub(crate) use pool::Pool;
 
+mod free_list;
 #[cfg(target_os = "linux")]
 mod pipe;
 #[cfg(not(target_os = "linux"))]

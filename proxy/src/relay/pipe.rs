@@ -18,12 +18,12 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use super::free_list::FreeList;
 
 /// Free pipes kept for reuse: like the relay's buffers, enough for the
 /// directions moving bytes at one moment on a few cores.
@@ -43,10 +43,16 @@ pub(crate) const DESCRIPTORS: u64 = 2 * (MAX_LENT + KEEP) as u64;
 const CHUNK: usize = 256 * 1024;
 
 /// A free list of empty pipes.
-#[derive(Default)]
 pub(crate) struct Pipes {
-    free: Mutex<Vec<Pipe>>,
-    lent: AtomicUsize,
+    list: FreeList<Pipe>,
+}
+
+impl Default for Pipes {
+    fn default() -> Self {
+        Pipes {
+            list: FreeList::new(KEEP),
+        }
+    }
 }
 
 /// Both ends of one pipe, non-blocking and closed on exec.
@@ -75,21 +81,13 @@ impl Pipes {
     /// An empty pipe, reused when one is free; `None` when none can be made
     /// (the caller copies instead).
     pub(crate) fn take(&self) -> Option<PipeLease<'_>> {
-        let below_bound = |n: usize| (n < MAX_LENT).then_some(n + 1);
-        if self
-            .lent
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, below_bound)
-            .is_err()
-        {
-            return None;
-        }
-        let reused = self.free_list().pop();
+        let reused = self.list.lend_within(MAX_LENT).ok()?;
         let pipe = match reused {
             Some(pipe) => pipe,
             None => match Pipe::new() {
                 Ok(pipe) => pipe,
                 Err(e) => {
-                    self.lent.fetch_sub(1, Ordering::Relaxed);
+                    self.list.unlend();
                     tracing::debug!(error = %e, "no pipe for splice; copying instead");
                     return None;
                 }
@@ -105,29 +103,13 @@ impl Pipes {
     /// Pipes lent out right now.
     #[cfg(test)]
     pub(crate) fn lent(&self) -> usize {
-        self.lent.load(Ordering::Relaxed)
+        self.list.lent()
     }
 
     /// Free pipes kept right now.
     #[cfg(test)]
     pub(crate) fn kept(&self) -> usize {
-        self.free_list().len()
-    }
-
-    fn give_back(&self, pipe: Pipe, empty: bool) {
-        self.lent.fetch_sub(1, Ordering::Relaxed);
-        if !empty {
-            return;
-        }
-        let mut free = self.free_list();
-        if free.len() < KEEP {
-            free.push(pipe);
-        }
-    }
-
-    /// Nothing panics while holding the list, so poisoning is ignored.
-    fn free_list(&self) -> std::sync::MutexGuard<'_, Vec<Pipe>> {
-        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+        self.list.kept()
     }
 }
 
@@ -156,7 +138,9 @@ impl PipeLease<'_> {
 impl Drop for PipeLease<'_> {
     fn drop(&mut self) {
         if let Some(pipe) = self.pipe.take() {
-            self.pool.give_back(pipe, self.held == 0);
+            // A pipe with bytes in it is closed: a reused pipe is always empty.
+            let empty = (self.held == 0).then_some(pipe);
+            self.pool.list.give_back(empty);
         }
     }
 }

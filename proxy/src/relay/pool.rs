@@ -14,11 +14,11 @@ use std::future::poll_fn;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::task::Poll;
 
 use tokio::io::{AsyncRead, ReadBuf};
+
+use super::free_list::FreeList;
 
 /// Size of each buffer: one read's worth (the core's read size).
 pub(crate) const BUF_SIZE: usize = burrow_core::connection::READ_SIZE;
@@ -46,10 +46,8 @@ const _: () =
 
 /// A free list of equal buffers, with a count of those lent out.
 pub(crate) struct Pool {
-    free: Mutex<Vec<Box<[u8]>>>,
-    lent: AtomicUsize,
+    list: FreeList<Box<[u8]>>,
     size: usize,
-    keep: usize,
 }
 
 impl Default for Pool {
@@ -62,10 +60,8 @@ impl Pool {
     /// A pool of `size`-byte buffers that keeps at most `keep` free ones.
     pub(crate) fn new(size: usize, keep: usize) -> Pool {
         Pool {
-            free: Mutex::new(Vec::with_capacity(keep)),
-            lent: AtomicUsize::new(0),
+            list: FreeList::new(keep),
             size,
-            keep,
         }
     }
 
@@ -77,37 +73,21 @@ impl Pool {
 
     /// A buffer, reused when one is free; it comes back when the lease drops.
     pub(crate) fn take(&self) -> Lease<'_> {
-        let reused = self.free_list().pop();
+        let reused = self.list.lend();
         let buf = reused.unwrap_or_else(|| vec![0; self.size].into_boxed_slice());
-        self.lent.fetch_add(1, Ordering::Relaxed);
         Lease { buf, pool: self }
     }
 
     /// Buffers lent out right now.
     #[cfg(test)]
     pub(crate) fn lent(&self) -> usize {
-        self.lent.load(Ordering::Relaxed)
+        self.list.lent()
     }
 
     /// Free buffers kept for reuse right now.
     #[cfg(test)]
     pub(crate) fn kept(&self) -> usize {
-        self.free_list().len()
-    }
-
-    fn give_back(&self, buf: Box<[u8]>) {
-        self.lent.fetch_sub(1, Ordering::Relaxed);
-        let mut free = self.free_list();
-        if free.len() < self.keep {
-            free.push(buf);
-        }
-        // Past `keep` the buffer drops here: memory goes back with the load.
-    }
-
-    /// The free list; nothing panics while holding it, so poisoning cannot
-    /// leave it half-updated and is ignored.
-    fn free_list(&self) -> std::sync::MutexGuard<'_, Vec<Box<[u8]>>> {
-        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+        self.list.kept()
     }
 }
 
@@ -133,7 +113,9 @@ impl DerefMut for Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.buf));
+        self.pool
+            .list
+            .give_back(Some(std::mem::take(&mut self.buf)));
     }
 }
 
