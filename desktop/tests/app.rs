@@ -1,6 +1,8 @@
 //! The desktop app without a display: the controller with the real engine on
 //! loopback, and the Tauri commands and tray handler on the mock runtime.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -14,9 +16,9 @@ use burrow_desktop::settings_file::{self, Paths, SavedState};
 use burrow_desktop::state::{Controller, Power};
 use burrow_desktop::tray::{self, MenuId};
 use burrow_desktop::{builder, window, AppState};
+use common::{acl_app, invoke, invoke_from};
 use serde_json::{json, Value};
-use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime};
 use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
 
 // ------------------------------------------------------------------ helpers
@@ -114,23 +116,6 @@ fn mock_app(paths: Paths) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
         .build()
         .unwrap();
     (app, w)
-}
-
-/// Calls a command the way the page does.
-fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    tauri::test::get_ipc_response(
-        w,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: tauri::ipc::CallbackFn(0),
-            error: tauri::ipc::CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: tauri::ipc::InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|r| r.deserialize::<Value>().unwrap())
 }
 
 fn state(app: &App<MockRuntime>) -> tauri::State<'_, AppState> {
@@ -543,47 +528,9 @@ fn a_logged_tunnel_opens_in_the_simulator() {
     invoke(&w, "set_proxy", json!({"on": false})).unwrap();
 }
 
-/// The app's own ACL (`capabilities/main.json`, with the permissions `build.rs` made), on
-/// the mock runtime.
-fn acl_app(paths: Paths) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let context: tauri::Context<MockRuntime> = tauri::generate_context!(
-        "tauri.conf.json",
-        test = true,
-        assets = tauri::test::noop_assets()
-    );
-    let (state, _) = AppState::open(paths);
-    let app = builder(mock_builder(), state).build(context).unwrap();
-    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    (app, w)
-}
-
-/// Calls a command as a page at `url` would.
-fn invoke_from(
-    w: &WebviewWindow<MockRuntime>,
-    url: &str,
-    cmd: &str,
-    args: Value,
-) -> Result<Value, Value> {
-    tauri::test::get_ipc_response(
-        w,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: tauri::ipc::CallbackFn(0),
-            error: tauri::ipc::CallbackFn(1),
-            url: url.parse().unwrap(),
-            body: tauri::ipc::InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|r| r.deserialize::<Value>().unwrap())
-}
-
 #[test]
 fn the_main_page_gets_its_commands_and_events_and_nothing_else() {
-    let (_app, w) = acl_app(temp_paths("acl"));
+    let (_app, w) = acl_app(temp_paths("acl"), |b| b);
     let local = "tauri://localhost";
     invoke_from(&w, local, "get_status", json!({})).unwrap();
     invoke_from(&w, local, "app_info", json!({})).unwrap();

@@ -6,48 +6,28 @@
 //! test only: the environment is the whole process's. The real user's autostart
 //! directory is never touched.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
+use burrow_desktop::autostart;
 use burrow_desktop::settings_file::{self, Paths};
 use burrow_desktop::tray::{self, MenuId};
-use burrow_desktop::{autostart, builder, AppState};
-use serde_json::{json, Value};
-use tauri::test::{mock_builder, noop_assets, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use common::{acl_app, invoke};
+use serde_json::json;
+use tauri::test::MockRuntime;
+use tauri::{App, WebviewWindow};
 
 /// The app with its own capability (so the ACL is checked), with or without the plugin.
 fn build_app(paths: Paths, plugin: bool) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let context: tauri::Context<MockRuntime> =
-        tauri::generate_context!("tauri.conf.json", test = true, assets = noop_assets());
-    let (state, _) = AppState::open(paths);
-    let mut b = builder(mock_builder(), state);
-    if plugin {
-        b = b.plugin(autostart::plugin(autostart::login_args(None)));
-    }
-    let app = b.build(context).unwrap();
-    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    (app, w)
-}
-
-/// Calls a command the way the page does.
-fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    tauri::test::get_ipc_response(
-        w,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: tauri::ipc::CallbackFn(0),
-            error: tauri::ipc::CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: tauri::ipc::InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|r| r.deserialize::<Value>().unwrap())
+    acl_app(paths, |b| {
+        if plugin {
+            b.plugin(autostart::plugin(autostart::login_args(None)))
+        } else {
+            b
+        }
+    })
 }
 
 /// The file names in `dir`, sorted; none when it does not exist.
