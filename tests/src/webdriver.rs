@@ -1,7 +1,8 @@
-//! A minimal W3C WebDriver client over std `TcpStream`, shared by the two
-//! UI tests: the web simulator in headless Chromium (`tests/browser.rs`,
-//! through chromedriver) and the desktop app (`tests/desktop.rs`, through
-//! tauri-driver and WebKitWebDriver).
+//! A minimal W3C WebDriver client over std `TcpStream`, shared by the UI
+//! tests: the web simulator and the PAC file in headless Chromium
+//! (`tests/browser.rs`, `tests/pac_browser.rs`, through [`chromedriver`])
+//! and the desktop app (`tests/desktop.rs`, through tauri-driver and
+//! WebKitWebDriver).
 //!
 //! ```text
 //!   test ──HTTP/JSON──► Driver (chromedriver | tauri-driver on 127.0.0.1) ──► page
@@ -22,7 +23,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -474,4 +475,42 @@ fn read_chunks(reader: &mut impl BufRead) -> Result<Vec<u8>, String> {
             .map_err(|e| e.to_string())?;
         out.truncate(start + size);
     }
+}
+
+/// The flags every headless Chromium in the tests gets: no sandbox (root in a
+/// namespace), no GPU, no first-run pages and as few background requests as
+/// Chromium allows. Each test adds its window size and its own flags.
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// chromedriver (Debian's, or `$CHROMEDRIVER`) on a free loopback port;
+/// stopped (by its PID) when dropped.
+pub fn chromedriver(timing: Timing) -> Driver {
+    let exe = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    assert!(
+        exe.is_file(),
+        "{} not found: install Chromium and its driver (`apt-get install chromium chromium-driver`) \
+         or set CHROMEDRIVER to the chromedriver binary",
+        exe.display()
+    );
+    let port = free_port();
+    let mut command = Command::new(&exe);
+    command
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Driver::start("chromedriver", command, port, timing, |status| {
+        status["ready"] == json!(true)
+    })
 }

@@ -24,8 +24,7 @@
 //! fails the test with what to run; it never passes silently.
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
@@ -34,7 +33,9 @@ use base64::Engine as _;
 use burrow_core::settings::Timeouts;
 use burrow_core::simulate::{simulate, OriginScript, Scenario};
 use burrow_core::Settings;
-use burrow_tests::webdriver::{free_port, target_dir, Driver, Session, TempDir, Timing};
+use burrow_tests::webdriver::{
+    chromedriver, target_dir, Driver, Session, TempDir, Timing, CHROMIUM_ARGS,
+};
 use serde_json::{json, Value};
 use xtask::serve;
 
@@ -47,17 +48,8 @@ const TIMING: Timing = Timing {
     poll: Duration::from_millis(50),
 };
 
-const CHROME_ARGS: &[&str] = &[
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,900",
-];
+/// The window every session opens with.
+const WINDOW_SIZE: &str = "--window-size=1280,900";
 
 #[test]
 fn simulator_in_headless_chromium() {
@@ -68,7 +60,7 @@ fn simulator_in_headless_chromium() {
         web.display()
     );
     let (server, misses) = serve::spawn(&web).expect("serving target/web on 127.0.0.1");
-    let driver = chromedriver();
+    let driver = chromedriver(TIMING);
     let profile = TempDir::new("burrow-browser-profile");
     let b = chromium(&driver, profile.path());
     let base = format!("http://{server}/");
@@ -588,32 +580,10 @@ impl Browser {
     }
 }
 
-/// chromedriver on a free loopback port; stopped (by its PID) when dropped.
-fn chromedriver() -> Driver {
-    let exe = std::env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-    assert!(
-        exe.is_file(),
-        "{} not found: install Chromium and its driver (`apt-get install chromium chromium-driver`) \
-         or set CHROMEDRIVER to the chromedriver binary",
-        exe.display()
-    );
-    let port = free_port();
-    let mut command = Command::new(&exe);
-    command
-        .arg(format!("--port={port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    Driver::start("chromedriver", command, port, TIMING, |status| {
-        status["ready"] == json!(true)
-    })
-}
-
 /// A headless Chromium session with its own profile directory.
 fn chromium(driver: &Driver, profile: &Path) -> Browser {
-    let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| a.to_string()).collect();
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    args.push(WINDOW_SIZE.to_string());
     args.push(format!("--user-data-dir={}", profile.display()));
     let mut options = json!({ "args": args });
     if let Some(bin) = std::env::var_os("CHROME") {

@@ -19,14 +19,15 @@
 //! Burrow's `Via: 1.1 burrow`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_core::log::{Event, LogEvent};
 use burrow_tests::origin::{Answer, Recorded};
-use burrow_tests::webdriver::{free_port, target_dir, Driver, Session, TempDir, Timing};
+use burrow_tests::webdriver::{
+    chromedriver, target_dir, Driver, Session, TempDir, Timing, CHROMIUM_ARGS,
+};
 use burrow_tests::{settings, HttpOrigin, Proxy, ScriptedNet};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -38,17 +39,8 @@ const TIMING: Timing = Timing {
     poll: Duration::from_millis(50),
 };
 
-const CHROME_ARGS: &[&str] = &[
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1000,700",
-];
+/// The window every session opens with.
+const WINDOW_SIZE: &str = "--window-size=1000,700";
 
 /// What the origin writes on every page.
 const PAGE: &str = "<!doctype html><title>site.test</title><p id=msg>Hello from site.test</p>";
@@ -76,7 +68,7 @@ fn chromium_follows_the_pac_file_and_falls_back_to_direct() {
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("creating target/screenshots");
 
-    let driver = chromedriver();
+    let driver = chromedriver(TIMING);
     {
         let profile = TempDir::new("burrow-pac-profile");
         let b = chromium(&driver, profile.path(), burrow);
@@ -171,33 +163,11 @@ fn requested(events: &[LogEvent], target: &str) -> bool {
         .any(|e| matches!(&e.event, Event::Request { target: t, .. } if t.as_str() == target))
 }
 
-/// chromedriver on a free loopback port; stopped (by its PID) when dropped.
-fn chromedriver() -> Driver {
-    let exe = std::env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-    assert!(
-        exe.is_file(),
-        "{} not found: install Chromium and its driver (`apt-get install chromium chromium-driver`) \
-         or set CHROMEDRIVER to the chromedriver binary",
-        exe.display()
-    );
-    let port = free_port();
-    let mut command = Command::new(&exe);
-    command
-        .arg(format!("--port={port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    Driver::start("chromedriver", command, port, TIMING, |status| {
-        status["ready"] == json!(true)
-    })
-}
-
 /// A headless Chromium with its own profile, told to use Burrow's PAC file
 /// and to resolve the test names to loopback for its DIRECT connections.
 fn chromium(driver: &Driver, profile: &Path, burrow: SocketAddr) -> Session {
-    let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| a.to_string()).collect();
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    args.push(WINDOW_SIZE.to_string());
     args.push(format!("--user-data-dir={}", profile.display()));
     args.push(format!("--proxy-pac-url=http://{burrow}/proxy.pac"));
     args.push("--host-resolver-rules=MAP site.test 127.0.0.1, MAP direct.test 127.0.0.1".into());
