@@ -35,6 +35,15 @@ impl Version {
             Version::Http11 => "HTTP/1.1",
         }
     }
+
+    /// The version httparse read as `HTTP/1.<minor>` (it accepts 0 and 1 only).
+    pub(crate) fn from_minor(minor: u8) -> Version {
+        if minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        }
+    }
 }
 
 /// One header field as received: the name keeps its case, the value its bytes.
@@ -44,6 +53,19 @@ pub struct Header {
     pub name: String,
     /// Field value, without surrounding whitespace.
     pub value: Vec<u8>,
+}
+
+impl Header {
+    /// Owned copies of the fields httparse read, values trimmed.
+    pub(crate) fn all_from(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
+        parsed
+            .iter()
+            .map(|h| Header {
+                name: h.name.to_string(),
+                value: h.value.trim_ascii().to_vec(),
+            })
+            .collect()
+    }
 }
 
 /// A complete, syntactically valid request head.
@@ -403,19 +425,8 @@ fn convert(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
     if target.is_empty() {
         return Err(HeadError::Malformed("the request target is empty"));
     }
-    let version = if minor == 0 {
-        Version::Http10
-    } else {
-        Version::Http11
-    };
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_string(),
-            value: h.value.trim_ascii().to_vec(),
-        })
-        .collect();
+    let version = Version::from_minor(minor);
+    let headers = Header::all_from(req.headers);
     Ok(RequestHead {
         method: method.to_string(),
         target: target.to_string(),

@@ -110,19 +110,8 @@ fn finish(head: &[u8], fields: usize) -> ResponseParse {
             let (Some(minor), Some(status @ 100..)) = (res.version, res.code) else {
                 return ResponseParse::Invalid(ResponseError::Malformed);
             };
-            let version = if minor == 0 {
-                Version::Http10
-            } else {
-                Version::Http11
-            };
-            let headers = res
-                .headers
-                .iter()
-                .map(|h| Header {
-                    name: h.name.to_string(),
-                    value: h.value.trim_ascii().to_vec(),
-                })
-                .collect();
+            let version = Version::from_minor(minor);
+            let headers = Header::all_from(res.headers);
             let reason = res.reason.unwrap_or_default().as_bytes().to_vec();
             ResponseParse::Complete(
                 ResponseHead {
