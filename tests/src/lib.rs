@@ -104,3 +104,13 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
+
+/// The runtime of the bench and soak binaries: one worker per core. Sized here rather
+/// than by `TOKIO_WORKER_THREADS`, which those tools may set for the proxy they start.
+pub fn tool_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+}

@@ -59,12 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let runtime = match burrow_tests::tool_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench: tokio runtime: {e}");
