@@ -15,7 +15,7 @@ use super::{AccessLog, Suspects};
 /// times a second under load, still at once for the first event after a
 /// quiet spell, and never while idle. 10 ms of events at 5,000 handshakes a
 /// second (about 400) fit well in the engine's event channel.
-const TICK: Duration = Duration::from_millis(10);
+pub(super) const TICK: Duration = Duration::from_millis(10);
 
 /// What a [`pump`] saw go wrong, for the report at exit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

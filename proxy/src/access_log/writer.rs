@@ -8,9 +8,11 @@
 
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::pump::TICK;
 
 /// How many lines may wait for the output. A line is one record, and a
 /// record holds at most [`burrow_core::log::SHOWN_TARGET`] bytes of target
@@ -159,10 +161,30 @@ impl Counts {
 }
 
 /// The thread: writes what is queued in batches, flushing after each so
-/// someone tailing the output sees lines at once.
+/// someone tailing the output sees lines at once. Like the pump, while lines
+/// keep coming it lets them gather for a [`TICK`] between batches: waiting in
+/// `recv`, it would be woken (a futex wake and a thread switch) once per line.
 fn write_lines(out: impl Write, rx: &Receiver<String>, counts: &Counts) {
     let mut out = BufWriter::new(out);
-    while let Ok(first) = rx.recv() {
+    let mut busy = false;
+    loop {
+        let first = if busy {
+            std::thread::sleep(TICK);
+            match rx.try_recv() {
+                Ok(line) => line,
+                Err(TryRecvError::Empty) => {
+                    busy = false;
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(line) => line,
+                Err(_) => return,
+            }
+        };
+        busy = true;
         let mut batch = 0u64;
         let mut result = Ok(());
         let mut next = Some(first);
