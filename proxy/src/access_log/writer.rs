@@ -164,27 +164,31 @@ impl Counts {
 /// someone tailing the output sees lines at once. Like the pump, while lines
 /// keep coming it lets them gather for a [`TICK`] between batches: waiting in
 /// `recv`, it would be woken (a futex wake and a thread switch) once per line.
+/// After a full batch ([`QUEUE_LINES`]) it goes on at once: the queue may be
+/// filling faster than a tick's worth of lines.
 fn write_lines(out: impl Write, rx: &Receiver<String>, counts: &Counts) {
     let mut out = BufWriter::new(out);
-    let mut busy = false;
+    let mut next_batch = NextBatch::Wait;
     loop {
-        let first = if busy {
-            std::thread::sleep(TICK);
-            match rx.try_recv() {
-                Ok(line) => line,
-                Err(TryRecvError::Empty) => {
-                    busy = false;
-                    continue;
-                }
-                Err(TryRecvError::Disconnected) => return,
-            }
-        } else {
-            match rx.recv() {
+        let first = match next_batch {
+            NextBatch::Wait => match rx.recv() {
                 Ok(line) => line,
                 Err(_) => return,
+            },
+            NextBatch::AfterTick | NextBatch::Now => {
+                if next_batch == NextBatch::AfterTick {
+                    std::thread::sleep(TICK);
+                }
+                match rx.try_recv() {
+                    Ok(line) => line,
+                    Err(TryRecvError::Empty) => {
+                        next_batch = NextBatch::Wait;
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                }
             }
         };
-        busy = true;
         let mut batch = 0u64;
         let mut result = Ok(());
         let mut next = Some(first);
@@ -212,7 +216,23 @@ fn write_lines(out: impl Write, rx: &Receiver<String>, counts: &Counts) {
         if result.is_ok() {
             counts.caught_up();
         }
+        next_batch = if batch < QUEUE_LINES as u64 {
+            NextBatch::AfterTick
+        } else {
+            NextBatch::Now
+        };
     }
+}
+
+/// When the writing thread reads its next batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NextBatch {
+    /// Idle: as soon as a line comes.
+    Wait,
+    /// Busy: after a [`TICK`], with what gathered meanwhile.
+    AfterTick,
+    /// The last batch was full: at once.
+    Now,
 }
 
 #[cfg(test)]
