@@ -46,7 +46,6 @@ impl<T> FreeList<T> {
     }
 
     /// Takes back a lend whose item could not be made.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn unlend(&self) {
         self.lent.fetch_sub(1, Ordering::Relaxed);
     }
